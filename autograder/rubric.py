@@ -7,6 +7,7 @@ rubric sees all mistakes at once instead of one per run.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tomllib
@@ -173,7 +174,7 @@ def parse_rubric(raw: dict[str, Any], path: Path | None = None) -> Rubric:
     checks: dict[str, CheckSpec] = {}
     for cid, spec in checks_raw.items():
         if cid not in CHECK_PARTS:
-            close = [k for k in CHECK_PARTS if k.split(".")[-1] == cid.split(".")[-1]]
+            close = difflib.get_close_matches(cid, list(CHECK_PARTS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"unknown check id {cid!r}{hint}")
             continue

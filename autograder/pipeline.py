@@ -1,0 +1,213 @@
+"""Grade one submission end to end: stage, checks, notebook, training, results.json.
+
+This is the unit of work every executor (serial, process pool, Dask) runs. Its promise: it never
+raises for anything a student did, and never loses a result. A stage that fails because of the
+grader itself becomes an ``errors`` entry, a ``grader_error`` flag and zero-scored checks marked
+``error`` — the other stages still run and the file is still written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .results import CheckResult, SubmissionResult
+from .rubric import Rubric
+
+STAGES = ("checks", "notebook", "training")
+STAGE_PART = {"checks": "implementation", "notebook": "notebook", "training": "training"}
+
+
+@dataclass
+class GradeContext:
+    """Everything a per-submission run needs; plain data so it can travel to a Dask worker."""
+
+    rubric: Rubric
+    out_dir: Path
+    work_dir: Path
+    stages: tuple[str, ...] = STAGES
+    profile: str = "instructor"
+    sandbox_level: str = "auto"
+    #: Prepared dataset splits (``autograder.data.Splits``); None when no stage needs data.
+    splits: Any = None
+    #: Folder of small .npy splits handed to notebook kernels (never the real validation labels).
+    notebook_data: Path | None = None
+    #: Public expected values for the student profile (no reference implementation needed).
+    public_data: Path | None = None
+    keep_work: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dataset_label(self) -> str:
+        if self.splits is None:
+            return ""
+        kind = "synthetic" if getattr(self.splits, "synthetic", False) else "CIFAR-10"
+        return f"{kind}:{getattr(self.splits, 'identity', '')}"
+
+
+def result_path(out_dir: Path, submission_id: str) -> Path:
+    return Path(out_dir) / submission_id / "results.json"
+
+
+def grade_one(source, ctx: GradeContext, *, cache_key: str = "") -> SubmissionResult:
+    """Grade one discovered submission and write its results.json; returns the result."""
+    from .submission import StagingError, stage
+
+    started = time.monotonic()
+    result = SubmissionResult(
+        submission_id=source.id,
+        profile=ctx.profile,
+        grader_version=__version__,
+        rubric_name=ctx.rubric.name,
+        dataset=ctx.dataset_label,
+        cache_key=cache_key,
+    )
+    work = Path(ctx.work_dir) / source.id
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        try:
+            staged = stage(source, work / "staged", ctx.rubric.limits)
+        except StagingError as exc:
+            _zero_all(result, ctx, f"The submission could not be read: {exc}", status="error")
+            result.staging = {"error": str(exc)}
+            return _finish(result, ctx, started)
+        result.content_hash = staged.content_hash
+        result.warnings.extend(staged.warnings)
+        result.staging = _staging_facts(staged)
+
+        notebook_extra: dict[str, Any] | None = None
+        for stage_name in STAGES:
+            if stage_name not in ctx.stages:
+                result.checks.extend(_skipped(ctx.rubric, STAGE_PART[stage_name], "stage not run (--stages)"))
+                continue
+            try:
+                if stage_name == "checks":
+                    _run_checks(staged, ctx, result)
+                elif stage_name == "notebook":
+                    notebook_extra = _run_notebook(staged, ctx, result, work)
+                else:
+                    _run_training(staged, ctx, result, notebook_extra)
+            except Exception:  # a grader bug: record it, zero that stage, keep going
+                tb = traceback.format_exc()
+                result.errors.append(f"{stage_name} stage: {tb.strip().splitlines()[-1]}")
+                result.add_flag("grader_error")
+                part = STAGE_PART[stage_name]
+                done = {c.check_id for c in result.checks}
+                for spec in _specs_for_part(ctx.rubric, part):
+                    if spec.check_id not in done:
+                        result.checks.append(_zero(spec, "error", "The grader failed on this stage; staff have been flagged.", tb))
+    finally:
+        if not ctx.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    return _finish(result, ctx, started)
+
+
+def _finish(result: SubmissionResult, ctx: GradeContext, started: float) -> SubmissionResult:
+    result.execution_time = time.monotonic() - started
+    _order_checks(result, ctx.rubric)
+    result.write(result_path(ctx.out_dir, result.submission_id))
+    return result
+
+
+def _run_checks(staged, ctx: GradeContext, result: SubmissionResult) -> None:
+    from .checks import run_checks
+    from .sandbox import Sandbox
+
+    if staged.nndl_dir is None:
+        msg = "No nndl/ package (layers.py, fc_net.py ...) was found in the submission."
+        result.checks.extend(_zero(s, "failed", msg) for s in _specs_for_part(ctx.rubric, "implementation"))
+        return
+    with Sandbox(staged.root, ctx.rubric.limits, level=ctx.sandbox_level) as sb:
+        _note_sandbox(result, sb)
+        outcome = run_checks(sb, ctx.rubric, profile=ctx.profile, public_data=ctx.public_data)
+    result.checks.extend(outcome.results)
+    result.warnings.extend(w for w in outcome.warnings if w not in result.warnings)
+
+
+def _run_notebook(staged, ctx: GradeContext, result: SubmissionResult, work: Path) -> dict[str, Any]:
+    from .notebook import run_notebook
+
+    outcome = run_notebook(staged, ctx.rubric, ctx.notebook_data, level=ctx.sandbox_level, work_dir=work / "notebook")
+    result.checks.extend(outcome.checks)
+    result.notebook = outcome.extra
+    level = outcome.extra.get("sandbox_level")
+    if level and result.sandbox_level == "unknown":
+        result.sandbox_level = level
+    return outcome.extra
+
+
+def _run_training(staged, ctx: GradeContext, result: SubmissionResult, notebook: dict[str, Any] | None) -> None:
+    from .training import train_and_score
+
+    spec = ctx.rubric.check("training.accuracy")
+    if spec is None:
+        return
+    config = (notebook or {}).get("best_config")
+    if ctx.splits is None:
+        result.checks.append(_zero(spec, "skipped", "No dataset was available for training."))
+        return
+    if not config:
+        why = "the notebook stage did not run" if notebook is None else "no trained model was found in the notebook"
+        result.checks.append(_zero(spec, "failed", f"Nothing to re-train: {why}. Tag your final cell `best-config`."))
+        return
+    outcome = train_and_score(staged, config, ctx.rubric, ctx.splits, level=ctx.sandbox_level,
+                              claimed=config.get("claimed_val_acc"))
+    result.checks.append(outcome.check)
+    result.training = outcome.extra
+    for flag in outcome.extra.get("flags", []):
+        result.add_flag(flag)
+
+
+def _note_sandbox(result: SubmissionResult, sb) -> None:
+    result.sandbox_level = sb.level
+    result.sandbox_missing = list(sb.missing_guarantees)
+    if sb.level != "bwrap":
+        result.add_flag("weak_sandbox")
+
+
+def _staging_facts(staged) -> dict[str, Any]:
+    facts = {
+        "nndl_dir": _rel(staged.nndl_dir, staged.root),
+        "notebook": _rel(staged.notebook, staged.root),
+        "notebooks": [_rel(p, staged.root) for p in getattr(staged, "notebooks", [])],
+        "refused": list(getattr(staged, "refused", [])),
+    }
+    return facts
+
+
+def _rel(path, root) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return Path(path).name
+
+
+def _specs_for_part(rubric: Rubric, part: str):
+    return [s for s in rubric.checks.values() if s.part == part]
+
+
+def _zero(spec, status: str, message: str, tb: str | None = None) -> CheckResult:
+    return CheckResult(check_id=spec.check_id, status=status, score=0.0, max_score=spec.points,
+                       part=spec.part, message=message, traceback=tb,
+                       visibility="visible" if spec.public else "hidden")
+
+
+def _skipped(rubric: Rubric, part: str, why: str) -> list[CheckResult]:
+    return [_zero(s, "skipped", why) for s in _specs_for_part(rubric, part)]
+
+
+def _zero_all(result: SubmissionResult, ctx: GradeContext, message: str, status: str) -> None:
+    result.checks = [_zero(s, status, message) for s in ctx.rubric.checks.values()]
+
+
+def _order_checks(result: SubmissionResult, rubric: Rubric) -> None:
+    order = {cid: i for i, cid in enumerate(rubric.checks)}
+    result.checks.sort(key=lambda c: order.get(c.check_id, len(order)))

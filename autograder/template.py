@@ -1,0 +1,192 @@
+"""Generate `student_template/` from `reference/`: one source of truth for staff.
+
+Solution regions in the reference are marked::
+
+        ### BEGIN SOLUTION
+        ### STUB: out = None
+        ...solution...
+        ### END SOLUTION
+
+and become a ``YOUR CODE HERE`` block holding the STUB lines (or ``pass``), so every function stays
+importable and returns something obviously unimplemented. Notebook code cells get the same
+treatment, markdown cells tagged ``solution`` become an empty answer, and all outputs are cleared.
+The given helpers (``cs231n/``) are copied unchanged, also as ``utils/`` for later terms' notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from . import PROJECT_ROOT
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+STUB = "### STUB:"
+RULE = "# " + "=" * 66 + " #"
+ANSWER_PLACEHOLDER = "**Your answer:** _write your answer here._"
+
+REFERENCE = PROJECT_ROOT / "reference"
+TEMPLATE = PROJECT_ROOT / "student_template"
+#: Hand-written files of the template that are not derived from reference/ (kept as they are).
+TEMPLATE_OWN = ("README.md", ".github", ".autograder")
+
+
+class TemplateError(ValueError):
+    """Unbalanced or nested solution markers: the template would leak or break code."""
+
+
+def strip_solutions(text: str, where: str = "<text>") -> str:
+    """Replace every marked solution region in Python source with its stub block."""
+    out: list[str] = []
+    lines = text.splitlines(keepends=False)
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped == END:
+            raise TemplateError(f"{where}:{i + 1}: END SOLUTION without BEGIN")
+        if stripped != BEGIN:
+            out.append(line)
+            i += 1
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        start = i
+        stubs: list[str] = []
+        i += 1
+        while i < len(lines) and lines[i].strip().startswith(STUB):
+            stubs.append(lines[i].strip()[len(STUB):].strip())
+            i += 1
+        while i < len(lines) and lines[i].strip() != END:
+            if lines[i].strip() == BEGIN:
+                raise TemplateError(f"{where}:{i + 1}: nested BEGIN SOLUTION (region opened at line {start + 1})")
+            i += 1
+        if i >= len(lines):
+            raise TemplateError(f"{where}:{start + 1}: BEGIN SOLUTION is never closed")
+        i += 1  # skip END
+        out.extend(indent + s for s in (RULE, "# YOUR CODE HERE", RULE))
+        out.extend(indent + s for s in (stubs or ["pass"]))
+        out.extend(indent + s for s in (RULE, "# END YOUR CODE HERE", RULE))
+    result = "\n".join(out)
+    return result + "\n" if text.endswith("\n") else result
+
+
+def solution_lines(text: str) -> list[str]:
+    """The lines inside solution regions (markers excluded): what must never reach students."""
+    inside, found = False, []
+    for line in text.splitlines():
+        s = line.strip()
+        if s == BEGIN:
+            inside = True
+        elif s == END:
+            inside = False
+        elif inside and not s.startswith(STUB):
+            found.append(line)
+    return found
+
+
+def strip_notebook(raw: str, where: str = "<notebook>") -> str:
+    """Stub the notebook's solution code, blank tagged answers, clear every output."""
+    import nbformat
+
+    nb = nbformat.reads(raw, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "code":
+            cell.source = strip_solutions(cell.source, f"{where} cell {index}")
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+        elif cell.cell_type == "markdown" and "solution" in tags:
+            cell.source = ANSWER_PLACEHOLDER
+    return nbformat.writes(nb) + "\n"
+
+
+def notebook_solution_lines(raw: str) -> list[str]:
+    nb = json.loads(raw)
+    found: list[str] = []
+    for cell in nb.get("cells", []):
+        src = "".join(cell.get("source", []))
+        if cell.get("cell_type") == "code":
+            found += solution_lines(src)
+        elif "solution" in cell.get("metadata", {}).get("tags", []):
+            found += src.splitlines()
+    return found
+
+
+def generate(reference: Path = REFERENCE, dest: Path = TEMPLATE) -> list[Path]:
+    """Write the derived part of the template into `dest`; returns the files written."""
+    if not (reference / "nndl").is_dir():
+        raise TemplateError(f"{reference}/nndl not found: the template is generated from the reference")
+    written: list[Path] = []
+    for sub in ("nndl", "cs231n", "utils"):
+        shutil.rmtree(dest / sub, ignore_errors=True)
+    for src in sorted((reference / "nndl").rglob("*.py")):
+        target = dest / "nndl" / src.relative_to(reference / "nndl")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(strip_solutions(src.read_text(encoding="utf-8"), str(src)), encoding="utf-8")
+        written.append(target)
+    helpers = reference / "cs231n"
+    for alias in ("cs231n", "utils"):
+        for src in sorted(helpers.rglob("*.py")):
+            target = dest / alias / src.relative_to(helpers)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+            written.append(target)
+    for src in sorted(reference.glob("*.ipynb")):
+        target = dest / src.name
+        target.write_text(strip_notebook(src.read_text(encoding="utf-8"), str(src)), encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def _derived_files(root: Path) -> set[str]:
+    files = set()
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if path.is_file() and rel.parts[0] not in TEMPLATE_OWN and "__pycache__" not in rel.parts:
+            files.add(str(rel))
+    return files
+
+
+def stale_files(reference: Path = REFERENCE, dest: Path = TEMPLATE) -> list[str]:
+    """Files of `dest` that differ from a fresh generation (missing, extra or changed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp)
+        generate(reference, fresh)
+        want, have = _derived_files(fresh), _derived_files(dest) if dest.exists() else set()
+        problems = [f"missing: {f}" for f in sorted(want - have)]
+        problems += [f"not generated from reference/: {f}" for f in sorted(have - want)]
+        problems += [f"out of date: {f}" for f in sorted(want & have)
+                     if not filecmp.cmp(fresh / f, dest / f, shallow=False)]
+    return problems
+
+
+def template_command(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="grade.py template",
+                                description="Regenerate student_template/ from reference/ (solutions stripped).")
+    p.add_argument("--check", action="store_true", help="fail (exit 1) if student_template/ is out of date")
+    p.add_argument("--reference", type=Path, default=REFERENCE)
+    p.add_argument("--dest", type=Path, default=TEMPLATE)
+    args = p.parse_args(argv)
+    try:
+        if args.check:
+            problems = stale_files(args.reference, args.dest)
+            if problems:
+                print("student_template/ is out of date; run `python grade.py template`:", file=sys.stderr)
+                for line in problems:
+                    print(f"  {line}", file=sys.stderr)
+                return 1
+            print("student_template/ is up to date")
+            return 0
+        files = generate(args.reference, args.dest)
+    except TemplateError as exc:
+        print(f"grade.py template: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(files)} files into {args.dest}")
+    return 0

@@ -1,0 +1,7 @@
+def spin():
+    while True:
+        pass
+
+
+def double(x):
+    return 2 * x

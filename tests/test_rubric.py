@@ -1,0 +1,67 @@
+"""The rubric loader accepts the shipped rubric and reports every mistake in a broken one."""
+
+import tomllib
+
+import pytest
+
+from autograder.rubric import DEFAULT_RUBRIC, KNOWN_CHECK_IDS, RubricError, load_rubric, parse_rubric
+
+
+def _raw():
+    return tomllib.loads(DEFAULT_RUBRIC.read_text())
+
+
+def test_shipped_rubric_covers_every_check_and_totals_100():
+    rubric = load_rubric()
+    assert set(rubric.checks) == set(KNOWN_CHECK_IDS)
+    assert rubric.total_points == pytest.approx(100)
+    assert rubric.conventions.dropout_p == "keep"
+    assert rubric.training.floor_percent == 32 and rubric.training.full_percent == 60
+    assert rubric.check("training.accuracy").part == "training"
+
+
+def test_unknown_check_and_negative_points_are_reported_together():
+    raw = _raw()
+    raw["checks"]["dropout.forwrd_train"] = {"points": 1}
+    raw["checks"]["layers.relu"]["points"] = -2
+    with pytest.raises(RubricError) as info:
+        parse_rubric(raw)
+    msg = str(info.value)
+    assert "2 problem(s)" in msg
+    assert "unknown check id 'dropout.forwrd_train'" in msg and "did you mean 'dropout.forward_train'" in msg
+    assert "negative points" in msg
+
+
+@pytest.mark.parametrize("table,key,value,needle", [
+    ("conventions", "dropout_p", "sometimes", "dropout_p"),
+    ("limits", "memory_mb", -5, "memory_mb must be positive"),
+    ("limits", "bogus", 1, "unknown key 'bogus'"),
+    ("training", "engine", "gpu", "training.engine"),
+    ("training", "full_percent", 20, "floor_percent < full_percent"),
+    ("notebook", "cell_timeout", "slow", "wrong type"),
+])
+def test_bad_settings_are_rejected_with_a_clear_message(table, key, value, needle):
+    raw = _raw()
+    raw[table][key] = value
+    with pytest.raises(RubricError, match=needle):
+        parse_rubric(raw)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(RubricError, match="not found"):
+        load_rubric(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[checks\n")
+    with pytest.raises(RubricError, match="not valid TOML"):
+        load_rubric(bad)
+
+
+def test_fingerprint_changes_with_meaning_and_seeds_are_stable():
+    a = parse_rubric(_raw())
+    raw = _raw()
+    raw["checks"]["layers.relu"]["points"] = 3
+    b = parse_rubric(raw)
+    assert a.fingerprint() != b.fingerprint()
+    assert a.fingerprint() == parse_rubric(_raw()).fingerprint()
+    assert a.seed_for("dropout.backward") == a.seed_for("dropout.backward")
+    assert a.seed_for("dropout.backward") != a.seed_for("dropout.forward_train")
