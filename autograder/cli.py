@@ -94,7 +94,29 @@ def grade_command(argv: list[str]) -> int:
 
     outcome = run_batch(args.submissions, ctx, jobs=args.jobs, force=args.force, only=args.only,
                         dask_scheduler=args.dask_scheduler, quiet=args.quiet or not sys.stderr.isatty())
+    _print_summary(outcome, args.profile, out)
+    if getattr(outcome, "interrupted", False):
+        print("grade.py: interrupted; finished results are kept, rerun to grade the rest", file=sys.stderr)
+        return 130
     return _exit_code(outcome.results, args.profile, outcome.errors)
+
+
+def _print_summary(outcome, profile: str, out: Path) -> None:
+    """One line per submission; for students also the CI job summary and error annotations."""
+    for result in sorted(outcome.results, key=lambda r: r.submission_id):
+        print(result.summary_line())
+    for err in outcome.errors:
+        print(f"grade.py: {err}", file=sys.stderr)
+    if profile == "student":
+        from .report.ci import annotations, write_step_summary
+
+        write_step_summary(outcome.results, profile="student")
+        if os.environ.get("GITHUB_ACTIONS"):
+            for line in annotations(outcome.results, profile="student"):
+                print(line)
+    index = out / "index.html"
+    if index.exists():
+        print(f"reports: {index}")
 
 
 def _default_out(args) -> Path:
@@ -105,10 +127,13 @@ def _default_out(args) -> Path:
 
 
 def _prepare_data(ctx, args) -> None:
-    from .data import default_dataset, notebook_splits, prepare_splits
+    from .data import default_cache_root, default_dataset, find_cifar10, notebook_splits, prepare_splits
 
-    cache = Path(os.environ.get("NNDL_CACHE", Path.home() / ".cache" / "nndl-autograder"))
-    folder, synthetic = default_dataset(cache, data=args.data, download=args.download)
+    cache = Path(default_cache_root())
+    if args.download and args.data is None:
+        folder, synthetic = find_cifar10(download=True), False
+    else:
+        folder, synthetic = default_dataset(cache, data=args.data)
     if synthetic:
         print("grade.py: CIFAR-10 not found; using the embedded SYNTHETIC dataset "
               "(pass --data DIR or set NNDL_CIFAR10 for real accuracies)", file=sys.stderr)

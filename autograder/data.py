@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .results import write_json_atomic
+
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 FOLDER_NAME = "cifar-10-batches-py"
@@ -46,7 +48,13 @@ _HINT = f"pass --data DIR or set {ENV_VAR} to a folder holding the {FOLDER_NAME}
 
 
 class DataError(RuntimeError):
-    """The dataset is missing, damaged or cannot be fetched; the message says what to do."""
+    """The dataset is missing, damaged or cannot be fetched; the message says what to do.
+
+    Always one line: it is printed as is by the CLI and in CI logs.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
 
 
 # ---------------------------------------------------------------- safe loading of dataset pickles
@@ -204,9 +212,16 @@ def download_cifar10(dest: Path | str, url: str = CIFAR10_URL, md5: str = CIFAR1
     tqdm progress bar on a terminal), only the seven expected regular files are extracted, and
     the folder appears under its final name only once complete and valid.
     """
+    dest = Path(dest).expanduser()
+    try:
+        return _download_into(dest, url, md5, timeout, progress)
+    except OSError as exc:  # disk full, read-only cache, permissions
+        raise DataError(f"cannot store CIFAR-10 in {dest} ({exc}); {_HINT}") from None
+
+
+def _download_into(dest: Path, url: str, md5: str, timeout: float, progress: bool | None) -> Path:
     from tqdm import tqdm
 
-    dest = Path(dest).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / FOLDER_NAME
     with tempfile.TemporaryDirectory(prefix=".cifar10-", dir=dest) as tmp:
@@ -353,8 +368,6 @@ def _write_split_dir(dest: Path, arrays: dict[str, np.ndarray], meta: dict[str, 
     for name, array in arrays.items():
         _save_npy_atomic(dest / f"{name}.npy", array)
     # meta.json last: its presence marks the folder complete.
-    from .results import write_json_atomic
-
     write_json_atomic(dest / "meta.json", meta)
 
 

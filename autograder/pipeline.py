@@ -111,6 +111,10 @@ def grade_one(source, ctx: GradeContext, *, cache_key: str = "") -> SubmissionRe
 def _finish(result: SubmissionResult, ctx: GradeContext, started: float) -> SubmissionResult:
     result.execution_time = time.monotonic() - started
     _order_checks(result, ctx.rubric)
+    if ctx.profile == "student":  # a student's own results.json must not carry hidden details
+        from .report import for_profile
+
+        result = for_profile(result, "student")
     result.write(result_path(ctx.out_dir, result.submission_id))
     return result
 

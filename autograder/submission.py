@@ -128,9 +128,13 @@ class _Budget:
         if self.files > self.limits.max_files:
             raise StagingError(f"more than {self.limits.max_files} files")
         if size > self.limits.max_file_bytes:
-            raise StagingError(f"{name} is larger than {self.limits.max_file_bytes >> 20} MB")
+            raise StagingError(f"{name} is larger than {_human(self.limits.max_file_bytes)}")
         if self.bytes > self.limits.max_total_bytes:
-            raise StagingError(f"unpacks to more than {self.limits.max_total_bytes >> 20} MB")
+            raise StagingError(f"unpacks to more than {_human(self.limits.max_total_bytes)}")
+
+
+def _human(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MB" if n >= 1 << 20 else f"{n} bytes"
 
 
 def _ignored(parts) -> bool:

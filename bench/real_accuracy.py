@@ -64,7 +64,8 @@ def main() -> int:
         shutil.copytree(PROJECT_ROOT / "reference" / "nndl", root / "nndl")
         staged = types.SimpleNamespace(id="reference", root=root)
         out = train_and_score(staged, SEED_CONFIG, rubric, splits, level=args.level, claimed=0.607,
-                              blas_threads=args.blas_threads)
+                              blas_threads=args.blas_threads, progress=lambda e: print(
+                                  f"  epoch {e['epoch']:>5}: val_acc {e['val_acc']:.3f} at {e['seconds']:.0f} s", flush=True))
     extra = out.extra
     for e in extra["epochs"]:
         print(f"epoch {e['epoch']:>5}: train_loss {e['train_loss'] or float('nan'):.3f}  "

@@ -310,7 +310,8 @@ def test_run_killed_with_sigkill_then_resumed_equals_uninterrupted_run(tmp_path)
     assert not list((tmp_path / "out").glob("*/.results.json.*.tmp"))
 
 
-def test_sigint_stops_cleanly_keeping_finished_results_and_no_stray_processes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_stops_cleanly_keeping_finished_results_and_no_stray_processes(tmp_path, sig):
     spec = {"a0": "quick", "a1": "quick", "b0": "CHILD SLEEP=60", "b1": "CHILD SLEEP=60", "c0": "later"}
     subs = make_class(tmp_path / "subs", spec)
     out_dir = tmp_path / "out"
@@ -318,7 +319,7 @@ def test_sigint_stops_cleanly_keeping_finished_results_and_no_stray_processes(tm
     side = out_dir / ".side"
     assert wait_until(lambda: len(list(side.glob("*.child"))) == 2), proc.communicate()
     t0 = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=30)
     assert time.monotonic() - t0 < 15
     summary = json.loads(stdout.strip().splitlines()[-1])

@@ -21,7 +21,8 @@ from autograder.notebook import run_notebook
 from autograder.rubric import load_rubric
 
 C, M = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
-REFERENCE_NNDL = PROJECT_ROOT / "reference" / "nndl"
+REFERENCE_ROOT = PROJECT_ROOT / "reference"
+REFERENCE_NNDL = REFERENCE_ROOT / "nndl"
 FAST_ITERATIONS = 5
 
 pytestmark = pytest.mark.skipif(not (REFERENCE_NNDL / "fc_net.py").is_file(),
@@ -229,5 +230,3 @@ def test_reference_notebook_runs_cleanly_in_fast_mode(tmp_path):
     assert out.extra["best_rule"] == "tagged" and out.extra["best_config"]["in_final_part"]
     assert out.extra["answer"]["present"]
 
-
-REFERENCE_ROOT = PROJECT_ROOT / "reference"

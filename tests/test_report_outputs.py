@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from _report_samples import buggy, check, class_results, crashed, grader_failure, perfect
+from _report_samples import buggy, check, class_results, crashed, perfect
 from autograder.report import grades_csv, render_student, safe_dirname, write_reports
 from autograder.report.html import trim_traceback
 from autograder.results import SubmissionResult

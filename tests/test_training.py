@@ -52,8 +52,10 @@ def splits(tmp_path_factory):
 
 def test_good_config_scores_high_and_flags_a_false_claim(tmp_path, splits):
     staged = _student(tmp_path / "good")
-    out = train_and_score(staged, SMALL, _rubric(), splits, claimed=0.35)
+    seen = []
+    out = train_and_score(staged, SMALL, _rubric(), splits, claimed=0.35, progress=seen.append)
     extra = out.extra
+    assert seen == extra["epochs"]
     assert out.check.check_id == "training.accuracy" and out.check.part == "training"
     assert extra["epochs_run"] == 3 and [e["epoch"] for e in extra["epochs"]] == [1, 2, 3]
     assert extra["evaluation"] == "reference_forward"

@@ -54,7 +54,12 @@ def default_jobs() -> int:
 def run_batch(submissions: Path, ctx, *, jobs: int | None = None, force: bool = False,
               only: Iterable[str] | None = None, dask_scheduler: str | None = None, quiet: bool = False,
               grade_fn: Callable | None = None) -> BatchOutcome:
-    """Grade every submission under ``submissions`` that needs it; see the module docstring."""
+    """Grade every submission under ``submissions`` that needs it; see the module docstring.
+
+    ``jobs`` (default: the usable cores) is the local pool size; with ``dask_scheduler`` the
+    cluster decides. ``only`` regrades exactly those ids (cache ignored) and keeps the others'
+    stored results; ``force`` regrades everything.
+    """
     if grade_fn is None:
         from ..pipeline import grade_one as grade_fn
     out_dir = Path(ctx.out_dir)
@@ -136,7 +141,8 @@ def _grade(submissions: Path, ctx, jobs, force, only, dask_scheduler, quiet, gra
             run_local(todo, ctx, grade_fn, n, on_done)
     finally:
         outcome.results = [by_id[s.id] for s in sources if s.id in by_id]
-        progress.close(f"done: {len(outcome.graded)} graded, {len(outcome.reused)} reused"
+        word = "stopped" if sys.exc_info()[0] is not None else "done"
+        progress.close(f"{word}: {len(outcome.graded)} graded, {len(outcome.reused)} reused"
                        + (f", {progress.errors} grader error(s)" if progress.errors else ""))
 
 

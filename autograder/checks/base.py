@@ -8,6 +8,7 @@ outcome (student exception, timeout, crash, protocol violation) into a result fo
 
 from __future__ import annotations
 
+import re
 import time
 import traceback as tb_module
 from collections.abc import Callable
@@ -25,15 +26,22 @@ from .oracle import Expected, ReferenceUnavailable
 #: Checks whose failure usually explains another check's failure ("probably caused by ...").
 DEPENDS: dict[str, tuple[str, ...]] = {
     "dropout.backward": ("dropout.forward_train",),
+    "batchnorm.backward": ("batchnorm.forward_train",),
     "batchnorm.forward_test": ("batchnorm.running_stats",),
     "fc_net.loss_grads": ("layers.affine", "layers.relu"),
     "fc_net.regularization": ("layers.affine", "layers.relu"),
     "fc_net.batchnorm": ("batchnorm.forward_train", "batchnorm.backward", "layers.affine", "layers.relu"),
-    "fc_net.dropout": ("dropout.forward_train", "dropout.backward", "layers.affine", "layers.relu"),
+    "fc_net.dropout": ("dropout.forward_train", "dropout.backward", "batchnorm.forward_train", "batchnorm.backward",
+                       "layers.affine", "layers.relu"),
     "fc_net.test_mode": ("batchnorm.forward_test", "dropout.forward_test", "layers.affine", "layers.relu"),
 }
 
 MAX_MESSAGE = 1200
+
+#: Diagnoses that only say "this output is wrong": dropped when a dependency failed, since the
+#: dependency is then the likelier cause (and is named instead).
+GENERIC_DIAGNOSES = frozenset({"batchnorm.dgamma_wrong", "batchnorm.dbeta_wrong", "optim.wrong_update",
+                               "fc_net.dropout_wrong_layers"})
 
 
 @dataclass
@@ -330,15 +338,23 @@ def _from_verdict(v: Verdict, ctx: CheckContext, seconds: float) -> CheckResult:
                            part=spec.part, message=_join(f"All {len(v.cases)} sub-cases match.", *v.notes),
                            details=details, visibility=_visibility(spec), seconds=seconds)
     failing = v.failing()
-    diagnosis = v.diagnosis or next((c.diagnosis for c in failing if c.diagnosis), None)
-    facts = v.diagnosis_facts if v.diagnosis else {}
-    if diagnosis and not v.diagnosis:
+    stub = next((c for c in failing if c.diagnosis == "not_implemented"), None)
+    diagnosis = "not_implemented" if stub else v.diagnosis or next((c.diagnosis for c in failing if c.diagnosis), None)
+    if diagnosis in GENERIC_DIAGNOSES and _failed_dependencies(spec.check_id, ctx.prior):
+        diagnosis = None
+    facts = v.diagnosis_facts if diagnosis and diagnosis == v.diagnosis else {}
+    if diagnosis and diagnosis != v.diagnosis:
         first = next(c for c in failing if c.diagnosis == diagnosis)
         facts = {"what": first.name, **first.details}
-    head = describe(diagnosis, **facts) if diagnosis else ""
-    listing = "; ".join(_case_text(c) for c in failing[:6])
-    more = f" (+{len(failing) - 6} more)" if len(failing) > 6 else ""
-    message = _join(head, f"Failed {len(failing)} of {len(v.cases)} sub-cases: {listing}{more}.", *v.notes)
+    if stub is not None:
+        text = re.sub(r":?\s*(this part is )?not implemented yet\.?$", "", stub.message or f"{stub.name} returned None")
+        message = _join(f"Not implemented yet: {text.rstrip('.')} ({len(failing)} of {len(v.cases)} sub-cases fail).",
+                        *v.notes)
+    else:
+        head = describe(diagnosis, **facts) if diagnosis else ""
+        listing = "; ".join(_case_text(c).rstrip(".") for c in failing[:6])
+        more = f" (+{len(failing) - 6} more)" if len(failing) > 6 else ""
+        message = _join(head, f"Failed {len(failing)} of {len(v.cases)} sub-cases: {listing}{more}.", *v.notes)
     result = CheckResult(check_id=spec.check_id, status="failed", score=spec.points * v.fraction(),
                          max_score=spec.points, part=spec.part, message=message[:MAX_MESSAGE],
                          diagnosis=diagnosis, details=details, traceback=v.traceback,
@@ -357,10 +373,15 @@ def _case_text(c: SubCase) -> str:
     return text
 
 
+def _failed_dependencies(check_id: str, prior: dict[str, CheckResult]) -> list[str]:
+    return [d for d in DEPENDS.get(check_id, ()) if d in prior and prior[d].status not in ("passed", "skipped")]
+
+
 def _blame_dependencies(result: CheckResult, prior: dict[str, CheckResult]) -> None:
-    failed = [d for d in DEPENDS.get(result.check_id, ()) if d in prior and prior[d].status not in ("passed", "skipped")]
+    failed = _failed_dependencies(result.check_id, prior)
     if failed:
-        result.message = _join(result.message, f"This is probably caused by {', '.join(failed)}, which failed its own check.")
+        which = "which failed its own check" if len(failed) == 1 else "which failed their own checks"
+        result.message = _join(result.message, f"This is probably caused by {', '.join(failed)}, {which}.")
         result.details["probable_causes"] = failed
 
 

@@ -30,7 +30,8 @@ def _ref_backward(ref, x, gamma, beta, dout):
 
 
 def _first(result, what: str):
-    if result is None:
+    """The `out` of an (out, cache) result; a stub's (None, None) is "not implemented"."""
+    if result is None or (isinstance(result, (tuple, list)) and result and result[0] is None):
         raise OutputProblem(f"{what} returned None: not implemented yet.", "not_implemented")
     if not isinstance(result, (tuple, list)) or len(result) < 1:
         raise OutputProblem(f"{what} must return (out, cache).")
@@ -106,7 +107,7 @@ def running_stats(ctx: CheckContext) -> Verdict:
 
         def run(param=param):
             handle = ctx.sb.put(dict(param))
-            ctx.call("layers:batchnorm_forward", x, gamma, beta, handle)
+            _first(ctx.call("layers:batchnorm_forward", x, gamma, beta, handle), "batchnorm_forward")
             return ctx.sb.get(handle)
 
         ok, after = ctx.attempt(v, label, run, weight=2)

@@ -86,7 +86,6 @@ DIAGNOSES: dict[str, str] = {
     "optim.nesterov_is_momentum": "sgd_nesterov_momentum performs a plain momentum update: add the look-ahead term momentum * (v' - v).",
     "optim.adam_no_bias_correction": "adam does not bias-correct its moments: divide v by (1 - beta1**t) and a by (1 - beta2**t) after incrementing t.",
     "optim.adam_t_after": "adam increments t after the bias correction: increment t first (t starts at 0, the first step uses t = 1).",
-    "optim.rmsprop_eps_inside": "rmsprop puts epsilon inside the square root: divide by sqrt(a) + epsilon.",
     "optim.wrong_update": "The update differs from the expected rule.",
 }
 

@@ -102,9 +102,8 @@ def relu(ctx: CheckContext) -> Verdict:
     v.compare("forward", out, exp["out"], what="relu_forward output")
     cache_before = ctx.sb.get(cache)
     ok, dx = ctx.attempt(v, "backward", lambda: ctx.call("layers:relu_backward", dout, cache), weight=2)
-    if not ok:
-        return v
-    _relu_grad_case(v, "backward", dx, exp["dx"], x, dout, weight=2)
+    if not ok or not _relu_grad_case(v, "backward", dx, exp["dx"], x, dout, weight=2):
+        return v  # the cache checks below only mean something once backward works
     cache_after = ctx.sb.get(cache)
     intact = _same(cache_before, cache_after)
     v.add("cache intact after backward", intact, diagnosis=None if intact else "layers.relu_mutates_cache",

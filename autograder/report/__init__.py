@@ -14,8 +14,9 @@ import json
 import logging
 from pathlib import Path
 
-from ..results import SubmissionResult, write_json_atomic, write_text_atomic
+from ..results import SubmissionResult, jsonable
 from ..rubric import Rubric
+from .files import write_page
 from .ci import annotations, exit_code, step_summary, write_step_summary
 from .csv_export import grades_csv, write_grades_csv
 from .dashboard import class_summary, render_dashboard
@@ -55,7 +56,7 @@ def _write_student(out_dir: Path, result: SubmissionResult, rubric: Rubric | Non
         log.exception("report for %s failed", result.submission_id)
         error = f"{result.submission_id}: {type(exc).__name__}: {exc}"
         html = render_error_page(result, f"{type(exc).__name__}: {exc}")
-    write_text_atomic(page, html)
+    write_page(page, html)
     return page, error
 
 
@@ -80,9 +81,9 @@ def write_reports(out_dir: Path, results: list[SubmissionResult], *, rubric: Rub
     summary["profile"] = profile
     summary["errors"] = failures
     written["summary"] = out_dir / "summary.json"
-    write_json_atomic(written["summary"], summary)
+    write_page(written["summary"], json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n")
     written["index"] = out_dir / "index.html"
-    write_text_atomic(written["index"], render_dashboard(summary))
+    write_page(written["index"], render_dashboard(summary))
     written["grades"] = write_grades_csv(out_dir / "grades.csv", shown, rubric)
     return written
 

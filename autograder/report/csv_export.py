@@ -6,8 +6,9 @@ import csv
 import io
 from pathlib import Path
 
-from ..results import PARTS, SubmissionResult, write_text_atomic
+from ..results import PARTS, SubmissionResult
 from ..rubric import Rubric
+from .files import write_page
 from .view import fmt_score, review_reasons
 
 BASE_COLUMNS = ("id", "total", "max_total")
@@ -54,5 +55,5 @@ def grades_csv(results: list[SubmissionResult], rubric: Rubric | None = None) ->
 
 
 def write_grades_csv(path: Path, results: list[SubmissionResult], rubric: Rubric | None = None) -> Path:
-    write_text_atomic(path, grades_csv(results, rubric))
+    write_page(path, grades_csv(results, rubric))
     return path

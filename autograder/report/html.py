@@ -15,8 +15,9 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from ..results import CheckResult, SubmissionResult, write_text_atomic
+from ..results import CheckResult, SubmissionResult
 from ..rubric import Rubric, TrainingSettings
+from .files import write_page
 from . import view
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -113,5 +114,5 @@ def render_error_page(result: SubmissionResult, error: str) -> str:
 
 
 def write_student_html(path: Path, result: SubmissionResult, **kw) -> Path:
-    write_text_atomic(path, render_student(result, **kw))
+    write_page(path, render_student(result, **kw))
     return path

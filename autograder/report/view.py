@@ -264,7 +264,7 @@ def parts_view(result: SubmissionResult, profile: str) -> list[dict]:
             "part": part, "title": PART_TITLES.get(part, part), "checks": checks,
             "score": score, "max": max_shown,
             "hidden_max": sum(c.max_score for c in checks) - max_shown,
-            "passed": sum(1 for c in checks if c.status == "passed"), "count": len(checks),
+            "passed": sum(1 for c in shown if c.status == "passed"), "count": len(shown),
             "fraction": score / max_shown if max_shown else None,
         })
     return out
@@ -287,4 +287,5 @@ def submission_view(result: SubmissionResult, settings: TrainingSettings, profil
         "training": training_view(result.training, settings, claimed_nb),
         "review": review_reasons(result),
         "status_counts": {s: sum(1 for c in result.checks if c.status == s) for s in STATUS_ORDER},
+        "shown_checks": sum(1 for c in result.checks if not (profile == "student" and is_hidden(c))),
     }

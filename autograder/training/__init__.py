@@ -63,11 +63,12 @@ _STOP_NOTES = {
 
 def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: str = "auto",
                     claimed: float | None = None, blas_threads: int = 1,
-                    time_limit: float | None = None) -> TrainingOutcome:
+                    time_limit: float | None = None, progress=None) -> TrainingOutcome:
     """Re-train ``config`` (the notebook stage's best config) and score the accuracy it reaches.
 
     Never raises for the student's fault: a config that fails to build or train scores 0 with the
-    student's traceback. ``time_limit`` overrides ``rubric.training.time_limit`` (tests, benches).
+    student's traceback. ``time_limit`` overrides ``rubric.training.time_limit`` (tests, benches);
+    ``progress`` is called with each evaluated epoch's record (progress bars, logs).
     """
     settings = rubric.training
     spec = rubric.check(CHECK_ID)
@@ -99,7 +100,8 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
     with make_workdir() as work:
         root = prepare_root(staged, settings.engine, Path(work))
         run = run_training(root, config, rubric, data_files, X_val, y_val, epochs=epochs, level=level,
-                           blas_threads=blas_threads, optim_source=optim_source, time_limit=limit)
+                           blas_threads=blas_threads, optim_source=optim_source, time_limit=limit,
+                           progress=progress)
     seconds = time.monotonic() - t0
 
     chosen = select_epoch(run, settings.select)

@@ -108,7 +108,7 @@ def _stop_reason(sbx, exc: BaseException) -> str:
 def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[str, Path],
                  X_val: np.ndarray, y_val: np.ndarray, *, epochs: int, level: str = "auto",
                  blas_threads: int = 1, optim_source: str | None = None,
-                 time_limit: float | None = None) -> TrainingRun:
+                 time_limit: float | None = None, progress=None) -> TrainingRun:
     """Train ``config`` from ``root`` in a sandbox, evaluating every epoch's snapshot here."""
     from autograder import sandbox as sbx
 
@@ -160,6 +160,8 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
                     run.epochs.append(EpochRecord(
                         epoch=done if complete else _partial(snap.get("progress"), done), train_loss=loss, val_acc=acc,
                         complete=complete, seconds=time.monotonic() - started))
+                    if progress is not None:
+                        progress(run.epochs[-1].to_json())
                 if not complete:
                     run.stopped_reason = "time_limit"
                     break

@@ -13,7 +13,7 @@ from autograder.sandbox import SandboxUnavailable, resolve_level
 HOSTILE = Path(__file__).resolve().parent
 
 #: Every hostile case is bounded by these: short timeouts, a small address space.
-TEST_LIMITS = Limits(memory_mb=512, call_timeout=1.5, import_timeout=2.5, cpu_seconds=30,
+TEST_LIMITS = Limits(memory_mb=512, call_timeout=1.0, import_timeout=1.5, cpu_seconds=30,
                      processes=64, file_size_mb=32, output_bytes=100_000)
 
 

@@ -158,7 +158,8 @@ def _encode_array(arr: np.ndarray, buffers: list, on_unknown, scalar: bool):
         if native is None or native.str not in ALLOWED_DTYPES:
             return on_unknown(arr[()] if scalar else arr)
         arr = arr.astype(native)
-    arr = np.ascontiguousarray(arr)
+    if not arr.flags.c_contiguous:
+        arr = arr.copy(order="C")
     buffers.append(arr.reshape(-1).view(np.uint8) if arr.size else b"")
     token = {"$": "nd", "i": len(buffers) - 1, "dtype": arr.dtype.str, "shape": list(arr.shape)}
     if scalar:
