@@ -127,11 +127,13 @@ def _default_out(args) -> Path:
 
 
 def _prepare_data(ctx, args) -> None:
-    from .data import default_cache_root, default_dataset, find_cifar10, notebook_splits, prepare_splits
+    from .data import (default_cache_root, default_dataset, find_cifar10, is_synthetic_folder, notebook_splits,
+                       prepare_splits)
 
     cache = Path(default_cache_root())
     if args.download and args.data is None:
-        folder, synthetic = find_cifar10(download=True), False
+        folder = find_cifar10(download=True)
+        synthetic = is_synthetic_folder(folder)
     else:
         folder, synthetic = default_dataset(cache, data=args.data)
     if synthetic:

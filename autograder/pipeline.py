@@ -132,6 +132,9 @@ def _run_checks(staged, ctx: GradeContext, result: SubmissionResult) -> None:
         outcome = run_checks(sb, ctx.rubric, profile=ctx.profile, public_data=ctx.public_data)
     result.checks.extend(outcome.results)
     result.warnings.extend(w for w in outcome.warnings if w not in result.warnings)
+    if outcome.errors:
+        result.errors.extend(f"checks stage: {e}" for e in outcome.errors)
+        result.add_flag("grader_error")
 
 
 def _run_notebook(staged, ctx: GradeContext, result: SubmissionResult, work: Path) -> dict[str, Any]:

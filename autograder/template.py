@@ -145,6 +145,26 @@ def generate(reference: Path = REFERENCE, dest: Path = TEMPLATE) -> list[Path]:
     return written
 
 
+def export_public(dest: Path = TEMPLATE, level: str = "auto") -> Path:
+    """Record the public checks' expected outputs (data only) into the template."""
+    from .checks import write_public_data
+    from .public_data import FOLDER
+    from .rubric import load_rubric
+
+    return write_public_data(dest / FOLDER, load_rubric(), level=level)
+
+
+def _same_public_data(a: Path, b: Path) -> bool:
+    import numpy as np
+
+    if not (a / "expected.json").is_file() or not (b / "expected.json").is_file():
+        return False
+    if json.loads((a / "expected.json").read_text()) != json.loads((b / "expected.json").read_text()):
+        return False
+    with np.load(a / "expected.npz", allow_pickle=False) as x, np.load(b / "expected.npz", allow_pickle=False) as y:
+        return set(x.files) == set(y.files) and all(np.array_equal(x[k], y[k]) for k in x.files)
+
+
 def _derived_files(root: Path) -> set[str]:
     files = set()
     for path in root.rglob("*"):
@@ -154,7 +174,7 @@ def _derived_files(root: Path) -> set[str]:
     return files
 
 
-def stale_files(reference: Path = REFERENCE, dest: Path = TEMPLATE) -> list[str]:
+def stale_files(reference: Path = REFERENCE, dest: Path = TEMPLATE, *, check_public: bool = False) -> list[str]:
     """Files of `dest` that differ from a fresh generation (missing, extra or changed)."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp)
@@ -164,6 +184,12 @@ def stale_files(reference: Path = REFERENCE, dest: Path = TEMPLATE) -> list[str]
         problems += [f"not generated from reference/: {f}" for f in sorted(have - want)]
         problems += [f"out of date: {f}" for f in sorted(want & have)
                      if not filecmp.cmp(fresh / f, dest / f, shallow=False)]
+        if check_public:
+            from .public_data import FOLDER
+
+            export_public(fresh, level="none")
+            if not _same_public_data(fresh / FOLDER, dest / FOLDER):
+                problems.append(f"out of date: {FOLDER} (public check data; run `python grade.py template`)")
     return problems
 
 
@@ -173,10 +199,12 @@ def template_command(argv: list[str]) -> int:
     p.add_argument("--check", action="store_true", help="fail (exit 1) if student_template/ is out of date")
     p.add_argument("--reference", type=Path, default=REFERENCE)
     p.add_argument("--dest", type=Path, default=TEMPLATE)
+    p.add_argument("--no-public", action="store_true",
+                   help="skip the public check data (.autograder/public), which needs a sandboxed run of the reference")
     args = p.parse_args(argv)
     try:
         if args.check:
-            problems = stale_files(args.reference, args.dest)
+            problems = stale_files(args.reference, args.dest, check_public=not args.no_public)
             if problems:
                 print("student_template/ is out of date; run `python grade.py template`:", file=sys.stderr)
                 for line in problems:
@@ -185,6 +213,8 @@ def template_command(argv: list[str]) -> int:
             print("student_template/ is up to date")
             return 0
         files = generate(args.reference, args.dest)
+        if not args.no_public:
+            files.append(export_public(args.dest))
     except TemplateError as exc:
         print(f"grade.py template: {exc}", file=sys.stderr)
         return 2

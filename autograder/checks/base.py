@@ -340,7 +340,7 @@ def _from_verdict(v: Verdict, ctx: CheckContext, seconds: float) -> CheckResult:
     failing = v.failing()
     stub = next((c for c in failing if c.diagnosis == "not_implemented"), None)
     diagnosis = "not_implemented" if stub else v.diagnosis or next((c.diagnosis for c in failing if c.diagnosis), None)
-    if diagnosis in GENERIC_DIAGNOSES and _failed_dependencies(spec.check_id, ctx.prior):
+    if diagnosis in GENERIC_DIAGNOSES and failed_dependencies(spec.check_id, ctx.prior):
         diagnosis = None
     facts = v.diagnosis_facts if diagnosis and diagnosis == v.diagnosis else {}
     if diagnosis and diagnosis != v.diagnosis:
@@ -373,12 +373,12 @@ def _case_text(c: SubCase) -> str:
     return text
 
 
-def _failed_dependencies(check_id: str, prior: dict[str, CheckResult]) -> list[str]:
+def failed_dependencies(check_id: str, prior: dict[str, CheckResult]) -> list[str]:
     return [d for d in DEPENDS.get(check_id, ()) if d in prior and prior[d].status not in ("passed", "skipped")]
 
 
 def _blame_dependencies(result: CheckResult, prior: dict[str, CheckResult]) -> None:
-    failed = _failed_dependencies(result.check_id, prior)
+    failed = failed_dependencies(result.check_id, prior)
     if failed:
         which = "which failed its own check" if len(failed) == 1 else "which failed their own checks"
         result.message = _join(result.message, f"This is probably caused by {', '.join(failed)}, {which}.")

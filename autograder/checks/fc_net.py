@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import CheckContext, StudentOutputError, Verdict, _failed_dependencies, check
+from .base import CheckContext, StudentOutputError, Verdict, failed_dependencies, check
 from .compare import OutputProblem, as_array, as_float, compare
 from .diagnoses import first_match
 
@@ -418,7 +418,7 @@ def _dropout_scenario(ctx: CheckContext, v: Verdict, *, batchnorm: bool) -> None
     elif placement.per_layer != [1] * H or "unknown" in kinds:
         diag = "fc_net.dropout_wrong_layers"
     placed = diag is None
-    layers_broken = "unknown" in kinds and _failed_dependencies(ctx.check_id, ctx.prior)
+    layers_broken = "unknown" in kinds and failed_dependencies(ctx.check_id, ctx.prior)
     if not layers_broken:  # with a broken layer the calls cannot be placed: the layer is blamed instead
         v.add(f"{tag}placement after each hidden ReLU", placed, diagnosis=diag,
               message="" if placed else f"dropout calls matched as {kinds}")
