@@ -6,6 +6,8 @@ what staff read on the page is exactly what a script reads from the JSON.
 
 from __future__ import annotations
 
+import math
+
 import datetime as _dt
 import re
 import statistics
@@ -117,6 +119,8 @@ def class_summary(results: list[SubmissionResult], rubric: Rubric | None = None)
         "generated": _dt.datetime.now().isoformat(timespec="seconds"),
         "rubric": rubric.name if rubric is not None else (results[0].rubric_name if results else ""),
         "count": len(results),
+        "datasets": sorted({r.dataset for r in results if r.dataset}),
+        "synthetic_data": any(r.dataset.startswith("synthetic") for r in results),
         "max_total": round(max_total, 4),
         "part_max": {p: round(part_max[p], 4) for p in PARTS if p in part_max},
         "stats": _stats(totals),
@@ -158,7 +162,11 @@ def render_dashboard(summary: dict[str, Any]) -> str:
         [s["total"] for s in summary["students"]], lo=hist["lo"], hi=hist["hi"] or 1.0, bins=hist["bins"],
         title="Total score", x_label="points")
     acc = [s["accuracy"] for s in summary["students"] if s["accuracy"] is not None]
-    accuracy_svg = charts.histogram([a * 100 for a in acc], lo=20, hi=70, bins=10,
+    pct = [a * 100 for a in acc]
+    # 5-point bins over 20-70% (where real classes land), widened to fit every student
+    lo = min([20.0] + [5 * math.floor(p / 5) for p in pct])
+    hi = max([70.0] + [5 * math.ceil(p / 5) for p in pct])
+    accuracy_svg = charts.histogram(pct, lo=lo, hi=hi, bins=max(1, int((hi - lo) / 5)),
                                     title="Validation accuracy", x_label="percent") if acc else ""
     return environment().get_template("dashboard.html.j2").render(
         s=summary, histogram_svg=histogram_svg, accuracy_svg=accuracy_svg,

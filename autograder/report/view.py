@@ -141,7 +141,9 @@ def review_reasons(result: SubmissionResult) -> list[str]:
         reasons.append("grader_error")
     if any(c.status == "timeout" for c in result.checks) and "timeout" not in reasons:
         reasons.append("timeout")
-    if (result.sandbox_level in ("none", "unknown") or result.sandbox_missing) and "weak_sandbox" not in reasons:
+    # Only a level below bubblewrap is weak: a root-run grader always lacks RLIMIT_NPROC, which the
+    # PID namespace makes up for, and flagging every student for it would bury real problems.
+    if result.sandbox_level != "bwrap" and "weak_sandbox" not in reasons:
         reasons.append("weak_sandbox")
     return reasons
 
