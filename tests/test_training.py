@@ -53,7 +53,8 @@ def splits(tmp_path_factory):
 def test_good_config_scores_high_and_flags_a_false_claim(tmp_path, splits):
     staged = _student(tmp_path / "good")
     seen = []
-    out = train_and_score(staged, SMALL, _rubric(), splits, claimed=0.35, progress=seen.append)
+    # the split files alone (not the Splits object, which says "synthetic") stand for real data here
+    out = train_and_score(staged, SMALL, _rubric(), dict(splits.files), claimed=0.35, progress=seen.append)
     extra = out.extra
     assert seen == extra["epochs"]
     assert out.check.check_id == "training.accuracy" and out.check.part == "training"
@@ -67,6 +68,16 @@ def test_good_config_scores_high_and_flags_a_false_claim(tmp_path, splits):
     assert "flagged for review" in out.check.message
     assert extra["stopped_reason"] == "completed" and extra["engine"] == "student"
     assert all(e["train_loss"] is not None and e["train_loss"] > 0 for e in extra["epochs"])
+    assert all(0.0 <= e["train_acc"] <= 1.0 for e in extra["epochs"]) and extra["epochs"][-1]["train_acc"] > 0.5
+
+
+def test_claims_are_not_compared_on_synthetic_data(tmp_path, splits):
+    assert splits.synthetic
+    config = {**SMALL, "solver_kwargs": {**SMALL["solver_kwargs"], "num_epochs": 1}}
+    out = train_and_score(_student(tmp_path / "s"), config, _rubric(), splits, claimed=0.35)
+    assert out.extra["claimed_accuracy"] == 0.35 and out.extra["synthetic_data"] is True
+    assert "claim_mismatch" not in out.extra["flags"]
+    assert "not compared" in out.check.message
 
 
 def test_same_seed_same_result(tmp_path, splits):

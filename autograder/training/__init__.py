@@ -97,11 +97,13 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
     y_val = _load(files["y_val"])
     X_val = _load(files["X_val"])
     data_files = {name: files[name] for name in TRAINING_FILES}
+    n_sample = min(len(y_val), 1000)  # the Solver's own train-accuracy sample size
+    train_sample = (_load(files["X_train"])[:n_sample], _load(files["y_train"])[:n_sample])
     with make_workdir() as work:
         root = prepare_root(staged, settings.engine, Path(work))
         run = run_training(root, config, rubric, data_files, X_val, y_val, epochs=epochs, level=level,
                            blas_threads=blas_threads, optim_source=optim_source, time_limit=limit,
-                           progress=progress)
+                           progress=progress, train_sample=train_sample)
     seconds = time.monotonic() - t0
 
     chosen = select_epoch(run, settings.select)
@@ -109,14 +111,16 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
     scored = score_accuracy(accuracy if accuracy is not None else float("nan"), settings, points)
     claim = normalise_claim(claimed)
     flags = []
-    if claim_mismatch(claim, accuracy, settings.claim_tolerance):
+    # A claim made on CIFAR-10 says nothing about accuracy on the synthetic stand-in.
+    synthetic = bool(getattr(splits, "synthetic", False))
+    if not synthetic and claim_mismatch(claim, accuracy, settings.claim_tolerance):
         flags.append("claim_mismatch")
     if run.stopped_reason == "time_limit":
         flags.append("training_time_limit")
     if run.sandbox_level not in ("bwrap", "unknown"):
         flags.append("weak_sandbox")
 
-    message = _message(run, chosen, scored, claim, flags, wanted, epochs, settings, limit)
+    message = _message(run, chosen, scored, claim, flags, wanted, epochs, settings, limit, synthetic)
     status = _status(run, scored)
     completed = [e for e in run.epochs if e.complete]
     check = CheckResult(
@@ -140,6 +144,7 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
         "selected_epoch": chosen.epoch if chosen else None,
         "accuracy": accuracy,
         "claimed_accuracy": claim,
+        "synthetic_data": synthetic,
         "score": round(scored.score, 4),
         "score_formula": scored.formula,
         "evaluation": run.evaluation,
@@ -174,7 +179,7 @@ def _status(run: TrainingRun, scored: AccuracyScore) -> str:
     return "passed" if scored.fraction >= 1.0 else "failed"
 
 
-def _message(run, chosen, scored, claim, flags, wanted, epochs, settings, limit) -> str:
+def _message(run, chosen, scored, claim, flags, wanted, epochs, settings, limit, synthetic=False) -> str:
     parts = []
     if not run.built:
         parts.append(f"Your final model could not be built: {run.error or 'unknown error'}")
@@ -198,5 +203,7 @@ def _message(run, chosen, scored, claim, flags, wanted, epochs, settings, limit)
         parts.append(f"Scored from your model's own predictions ({run.evaluation_note}).")
     if claim is not None and chosen is not None:
         gap = "" if "claim_mismatch" not in flags else " -- flagged for review, not penalised"
+        if synthetic:
+            gap = " (on CIFAR-10; not compared, since this run used synthetic data)"
         parts.append(f"Your notebook reports {100 * claim:.1f}%{gap}.")
     return " ".join(parts)

@@ -89,9 +89,13 @@ class ReferenceEvaluator:
     def accuracy(self, params: dict[str, Any], bn_stats: list[Any] | None) -> float:
         """Validation accuracy of the snapshot; raises NotEvaluable if it does not fit the reference."""
         self._load(params, bn_stats)
+        return self.accuracy_on(self.X_val, self.y_val)
+
+    def accuracy_on(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of the snapshot loaded last (test mode) on any labelled images."""
         correct = 0
         with np.errstate(all="ignore"):  # NaN weights simply predict badly
-            for start in range(0, len(self.y_val), self.batch_size):
-                scores = self.model.loss(np.asarray(self.X_val[start:start + self.batch_size]))
-                correct += int(np.sum(np.argmax(scores, axis=1) == self.y_val[start:start + self.batch_size]))
-        return correct / max(len(self.y_val), 1)
+            for start in range(0, len(y), self.batch_size):
+                scores = self.model.loss(np.asarray(X[start:start + self.batch_size]))
+                correct += int(np.sum(np.argmax(scores, axis=1) == y[start:start + self.batch_size]))
+        return correct / max(len(y), 1)

@@ -40,10 +40,13 @@ class EpochRecord:
     val_acc: float
     complete: bool
     seconds: float
+    #: Accuracy on a fixed sample of the training split (the parent has those labels anyway),
+    #: so the report can show the train/validation gap per epoch; None when not evaluable here.
+    train_acc: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "train_loss": self.train_loss, "val_acc": self.val_acc,
-                "complete": self.complete, "seconds": round(self.seconds, 3)}
+                "train_acc": self.train_acc, "complete": self.complete, "seconds": round(self.seconds, 3)}
 
 
 @dataclass
@@ -108,7 +111,8 @@ def _stop_reason(sbx, exc: BaseException) -> str:
 def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[str, Path],
                  X_val: np.ndarray, y_val: np.ndarray, *, epochs: int, level: str = "auto",
                  blas_threads: int = 1, optim_source: str | None = None,
-                 time_limit: float | None = None, progress=None) -> TrainingRun:
+                 time_limit: float | None = None, progress=None,
+                 train_sample: tuple[np.ndarray, np.ndarray] | None = None) -> TrainingRun:
     """Train ``config`` from ``root`` in a sandbox, evaluating every epoch's snapshot here."""
     from autograder import sandbox as sbx
 
@@ -142,11 +146,13 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
                 snap = sb.call(f"{LOOP}:run_epoch", trainer, remaining, timeout=remaining + GRACE_SECONDS)
                 if not isinstance(snap, dict):
                     raise sbx.ProtocolViolation("run_epoch returned no snapshot")
-                acc = None
+                acc = train_acc = None
                 if evaluator is not None:
                     try:
                         with threadpool_limits(limits=blas_threads):
                             acc = evaluator.accuracy(snap.get("params"), snap.get("bn_stats"))
+                            if train_sample is not None:
+                                train_acc = evaluator.accuracy_on(*train_sample)
                     except NotEvaluable as exc:
                         evaluator, run.evaluation, run.evaluation_note = None, "predictions", str(exc)
                 if acc is None:
@@ -159,7 +165,7 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
                 if complete or steps:
                     run.epochs.append(EpochRecord(
                         epoch=done if complete else _partial(snap.get("progress"), done), train_loss=loss, val_acc=acc,
-                        complete=complete, seconds=time.monotonic() - started))
+                        complete=complete, seconds=time.monotonic() - started, train_acc=train_acc))
                     if progress is not None:
                         progress(run.epochs[-1].to_json())
                 if not complete:
