@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import __version__
 from .results import CheckResult, SubmissionResult
@@ -54,8 +54,17 @@ def result_path(out_dir: Path, submission_id: str) -> Path:
     return Path(out_dir) / submission_id / "results.json"
 
 
-def grade_one(source, ctx: GradeContext, *, cache_key: str = "") -> SubmissionResult:
-    """Grade one discovered submission and write its results.json; returns the result."""
+#: on_stage(submission_id, stage, "start" | "done"): progress reporting, called in this process only.
+StageCallback = Callable[[str, str, str], None]
+
+
+def grade_one(source, ctx: GradeContext, *, cache_key: str = "",
+              on_stage: StageCallback | None = None) -> SubmissionResult:
+    """Grade one discovered submission and write its results.json; returns the result.
+
+    ``on_stage`` is an argument, not a ``GradeContext`` field, so the context stays plain data
+    that travels to Dask workers; a callback that fails never costs a grade.
+    """
     from .submission import StagingError, stage
 
     started = time.monotonic()
@@ -86,6 +95,7 @@ def grade_one(source, ctx: GradeContext, *, cache_key: str = "") -> SubmissionRe
             if stage_name not in ctx.stages:
                 result.checks.extend(_skipped(ctx.rubric, STAGE_PART[stage_name], "stage not run (--stages)"))
                 continue
+            _notify(on_stage, source.id, stage_name, "start")
             try:
                 if stage_name == "checks":
                     _run_checks(staged, ctx, result)
@@ -102,10 +112,20 @@ def grade_one(source, ctx: GradeContext, *, cache_key: str = "") -> SubmissionRe
                 for spec in _specs_for_part(ctx.rubric, part):
                     if spec.check_id not in done:
                         result.checks.append(_zero(spec, "error", "The grader failed on this stage; staff have been flagged.", tb))
+            _notify(on_stage, source.id, stage_name, "done")
     finally:
         if not ctx.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     return _finish(result, ctx, started)
+
+
+def _notify(on_stage: StageCallback | None, submission_id: str, stage: str, event: str) -> None:
+    if on_stage is None:
+        return
+    try:
+        on_stage(submission_id, stage, event)
+    except Exception:  # progress display is best effort
+        pass
 
 
 def _finish(result: SubmissionResult, ctx: GradeContext, started: float) -> SubmissionResult:

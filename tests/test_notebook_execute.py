@@ -76,10 +76,17 @@ IMPORTS = ("import numpy as np\nfrom nndl.fc_net import *\nfrom cs231n.data_util
            "from cs231n.solver import Solver\n")
 
 
+#: Cells that succeed when first run and fail when replayed (stand for cells that are not deterministic).
+_IF_REPLAY = "if __import__('grader_inside.kernel_startup').kernel_startup._state['replay']:\n    "
+REPLAY_RAISES = _IF_REPLAY + "raise RuntimeError('different the second time')"
+REPLAY_DIES = _IF_REPLAY + "import os; os._exit(3)"
+
+
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory):
-    """Colab residue, an exception, two claimed Solver runs, an infinite loop, a kernel death,
-    a loop that swallows the interrupt, a flood of output."""
+    """Colab residue, an exception, two claimed Solver runs, an infinite loop, a cell that kills
+    the kernel when replayed, a kernel death, a loop that swallows the interrupt, a flood of output. Cells
+    after each restart use state (imports, data, model, ``x``) from cells that ran before it."""
     tmp = tmp_path_factory.mktemp("messy")
     cells = [
         M("# Dropout"),
@@ -95,11 +102,13 @@ def messy(tmp_path_factory):
         saved(C(SOLVER.format(d=0.5)), log([0.1, 0.4, 0.55])),
         saved(C(SOLVER.format(d=0.8)), log([0.1, 0.58, 0.5])),
         C("while True:\n    pass"),
-        C("print('after the timeout', model.params['W1'].shape)"),
+        C("x = 41\nprint('after the timeout', model.params['W1'].shape)"),
+        C(REPLAY_DIES),
         C("import os\nos._exit(1)"),
-        C("print('after the restart')"),
+        C("print('after the restart', x, model.params['W1'].shape, data['X_train'].shape,\n"
+          "      len(solver.val_acc_history))"),
         C("import time\nwhile True:\n    try:\n        time.sleep(10)\n    except KeyboardInterrupt:\n        pass"),
-        C("print('after the stubborn loop')"),
+        C("print('after the stubborn loop', x + 1)"),
         C("print('x' * 3_000_000)"),
     ]
     staged = submission(tmp, cells)
@@ -114,26 +123,45 @@ def text_of(cell) -> str:
 
 def test_cells_are_recorded_with_their_fate(messy):
     status = {c["index"]: c["status"] for c in messy.out.extra["cells"]}
-    assert status == {1: "ok", 2: "ok", 3: "error", 7: "ok", 8: "ok", 9: "timeout", 10: "ok",
-                      11: "dead_kernel", 12: "ok", 13: "timeout", 14: "ok", 15: "ok"}
+    assert status == {1: "ok", 2: "ok", 3: "error", 7: "ok", 8: "ok", 9: "timeout", 10: "ok", 11: "ok",
+                      12: "died", 13: "ok", 14: "timeout", 15: "ok", 16: "ok"}
     err = next(c for c in messy.out.extra["cells"] if c["index"] == 3)
     assert err["error"] == "ValueError: student bug" and "student bug" in err["traceback"]
     assert err["first_line"] == "raise ValueError('student bug')"
-    # one start, one restart after the death, one after the loop that ignored the interrupt
-    assert messy.out.extra["kernel_starts"] == 3
-    assert "after the restart" in text_of(messy.executed.cells[12])
-    assert "after the stubborn loop" in text_of(messy.executed.cells[14])
-    flood = text_of(messy.executed.cells[15])
+    # one start; after the death, a restart and another when cell 11's replay killed the kernel;
+    # one after the loop that ignored the interrupt
+    assert messy.out.extra["kernel_starts"] == 4
+    flood = text_of(messy.executed.cells[16])
     assert "output truncated" in flood and len(flood) < 100_000
     assert "(20, 20)" not in text_of(messy.executed.cells[10])  # W1 is (192, 20)
     assert "(192, 20)" in text_of(messy.executed.cells[10])
 
 
+def test_state_is_replayed_after_each_restart(messy):
+    """After the death (cell 12) and the unkillable loop (cell 14), a fresh kernel replays the cells
+    that had succeeded, so later cells find x, the model, the data and the solver."""
+    after_restart = text_of(messy.executed.cells[13])
+    assert "after the restart 41 (192, 20) (120, 3, 8, 8)" in after_restart
+    assert "after the stubborn loop 42" in text_of(messy.executed.cells[15])
+    replays = messy.out.extra["replays"]
+    assert [r["after_cell"] for r in replays] == [12, 14]
+    assert replays[0]["replayed"] == [1, 2, 7, 8, 10] and replays[0]["failed"] == [11]
+    # the cell that failed its replay is not tried again; the cell after the death now is
+    assert replays[1]["replayed"] == [1, 2, 7, 8, 10, 13] and replays[1]["failed"] == []
+    assert all(r["complete"] for r in replays)
+    cells = {c["index"]: c for c in messy.out.extra["cells"]}
+    assert {i for i, c in cells.items() if c["replayed"]} == {1, 2, 7, 8, 10, 11, 13}
+    assert cells[11]["status"] == "ok" and cells[11]["replay_error"].startswith("died")
+    assert cells[12]["error"].startswith("the kernel died") and not cells[12]["replayed"]
+    # replayed outputs do not replace what the cells printed when they first ran
+    assert "after the timeout" in text_of(messy.executed.cells[10])
+
+
 def test_partial_score_is_fraction_of_cells_ok(messy):
     check = {c.check_id: c for c in messy.out.checks}["notebook.executes"]
     assert check.status == "failed"
-    assert check.score == pytest.approx(5 * 8 / 12)
-    assert "8 of 12" in check.message and "student bug" in check.message
+    assert check.score == pytest.approx(5 * 9 / 13)
+    assert "9 of 13" in check.message and "student bug" in check.message
 
 
 def test_colab_residue_is_neutralised(messy):
@@ -188,6 +216,21 @@ def test_clean_notebook_without_solver_gets_full_points(tmp_path):
     assert check.status == "passed" and check.score == check.max_score == 5
     assert out.extra["executed"] and [c["status"] for c in out.extra["cells"]] == ["ok", "ok"]
     assert out.extra["configs"] == [] and out.extra["best_config"] is None and out.extra["best_rule"] == "none"
+
+
+def test_death_replays_earlier_cells_then_continues(tmp_path):
+    cells = [C("import numpy as np\nx = np.arange(4)"), C(REPLAY_RAISES), C("import os\nos._exit(1)"),
+             C("print('sum', x.sum())")]
+    out = run_notebook(submission(tmp_path, cells), rubric(), None, level="auto", work_dir=tmp_path / "work")
+    assert [(c["index"], c["status"], c["replayed"]) for c in out.extra["cells"]] == [
+        (0, "ok", True), (1, "ok", True), (2, "died", False), (3, "ok", False)]
+    assert "different the second time" in out.extra["cells"][1]["replay_error"]
+    executed = nbformat.read(str(tmp_path / "work" / "executed.ipynb"), as_version=4)
+    assert "sum 6" in text_of(executed.cells[3])
+    assert out.extra["kernel_starts"] == 2
+    assert out.extra["replays"][0]["replayed"] == [0] and out.extra["replays"][0]["failed"] == [1]
+    check = {c.check_id: c for c in out.checks}["notebook.executes"]
+    assert check.score == pytest.approx(5 * 3 / 4) and "died" in check.message
 
 
 def test_tagged_cell_overrides_higher_claim(tmp_path):

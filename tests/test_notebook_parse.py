@@ -41,15 +41,43 @@ def test_claims_split_runs_and_take_best_epoch():
 
 @pytest.mark.parametrize("line, value", [
     ("Validation accuracy: 0.56", 0.56),
+    ("Validation set accuracy:  0.562", 0.562),
     ("val acc 56.2%", 0.562),
+    ("val acc = 56.2%", 0.562),
+    ("best val acc: 58.1 %", 0.581),
+    ("best_val_acc 0.58", 0.58),
+    ("solver.best_val_acc = 0.61", 0.61),
     ("Validation set accuracy = 61", 0.61),
     ("best validation accuracy of the final model is 0.583", 0.583),
+    ("The best validation accuracy is 0.583.", 0.583),
+    ("Validation accuracy with dropout 0.5: 0.55", 0.55),
+    ("Validation accuracy (dropout=0.5): 0.55", 0.55),
+    ("val acc 0.55 (lr=0.001)", 0.55),
+    ("Validation accuracy: np.float64(0.562)", 0.562),
 ])
 def test_claims_summary_lines(line, value):
     runs, orphan = parse_text(solver_log([0.1, 0.5]) + line + "\n")
     assert runs[0].value == pytest.approx(value)
     _, orphan = parse_text(line)
     assert orphan == pytest.approx(value)
+
+
+def test_claims_from_solver_epoch_lines_alone():
+    """Only the tail of a Solver log was kept (no Iteration 1 / Epoch 0 line): still one run, whose
+    claim is its best epoch, not the last val_acc printed."""
+    text = ("(Epoch 9 / 10) train acc: 0.640000; val_acc: 0.571000\n"
+            "(Epoch 10 / 10) train acc: 0.652000; val_acc: 0.550000\n")
+    runs, orphan = parse_text(text)
+    assert orphan is None and len(runs) == 1
+    assert runs[0].epochs == 2 and runs[0].value == pytest.approx(0.571)
+
+
+def test_claims_in_percent_are_fractions():
+    runs, _ = parse_text("(Epoch 0 / 1) train acc: 10%; val_acc: 9.5%\n"
+                         "(Epoch 1 / 1) train acc: 61.0%; val_acc: 56.2%\n")
+    assert runs[0].value == pytest.approx(0.562)
+    runs, _ = parse_text(solver_log([0.1, 0.5]) + "Validation accuracy: 57.3 %\n")
+    assert runs[0].value == pytest.approx(0.573)
 
 
 def test_claims_ignore_history_and_test_accuracy():
@@ -84,6 +112,43 @@ def test_placeholder_answer_is_absent():
     assert not extract_answer(nb)["present"]
     nb = nb_of(M("## Question\nIs dropout a regularizer?"), C("model = FullyConnectedNet([10])"))
     assert not extract_answer(nb)["present"]
+
+
+@pytest.mark.parametrize("source, expected", [
+    ('"""\n    Yes: dropout regularizes the network.\n    The train/val gap shrinks.\n"""',
+     "Yes: dropout regularizes the network.\nThe train/val gap shrinks."),
+    ("# Answer:\n# Yes, dropout regularizes;\n# the gap between train and val shrinks.",
+     "Yes, dropout regularizes;\nthe gap between train and val shrinks."),
+    ("answer = '''Yes, it acts as a regularizer.'''", "Yes, it acts as a regularizer."),
+    ("print('Yes, validation accuracy holds while training accuracy drops.')",
+     "Yes, validation accuracy holds while training accuracy drops."),
+    ("%%markdown\nYes, dropout reduces overfitting.", "Yes, dropout reduces overfitting."),
+])
+def test_answer_in_code_cell_after_question(source, expected):
+    nb = nb_of(M("## Question\nIs dropout performing regularization?"), C(source),
+               M("## Final part of the assignment"))
+    ans = extract_answer(nb)
+    assert ans["present"] and ans["text"] == expected and ans["cell_index"] == 1
+
+
+def test_answer_string_in_code_cell_after_answer_heading():
+    nb = nb_of(M("## Question\nIs dropout performing regularization?"), M("## Answer"),
+               C("'''\nYes. With dropout the validation accuracy stays close to the training accuracy.\n'''"))
+    ans = extract_answer(nb)
+    assert ans["present"] and ans["text"].startswith("Yes. With dropout") and ans["cell_index"] == 2
+
+
+def test_code_cell_with_code_is_not_an_answer(tmp_path):
+    """Real code (even with a docstring or comments) is not an answer, and it is never run."""
+    marker = tmp_path / "answer-was-executed"
+    for source in ("'''Yes this is a docstring'''\nmodel = FullyConnectedNet([10])",
+                   "x = 1  # yes dropout regularizes the model",
+                   f"open({str(marker)!r}, 'w')  # yes it does regularize",
+                   "f'Yes it regularizes {model}'",
+                   "Yes dropout is a regularizer (prose that is not Python)"):
+        nb = nb_of(M("## Question\nIs dropout a regularizer?"), C(source))
+        assert not extract_answer(nb)["present"], source
+    assert not marker.exists()
 
 
 # ---- configs -------------------------------------------------------------------------------------

@@ -48,6 +48,10 @@ def test_import_hang_costs_only_that_module(tmp_path, level):
         w, _ = sb.call("nndl.optim:sgd", np.ones(3), np.ones(3))
         np.testing.assert_allclose(w, 0.5 * np.ones(3))
         assert sb.restarts == 1
+        start = time.monotonic()  # a hung import is not retried: every later check fails fast
+        with pytest.raises(CallTimeout, match="not retried"):
+            sb.call("nndl.layers:double", 1)
+        assert time.monotonic() - start < 0.5 and sb.restarts == 1
 
 
 def test_busy_loop_in_one_function_while_others_answer(tmp_path, level):
@@ -155,6 +159,9 @@ def test_200mb_printed_at_import_is_capped(tmp_path, level):
         out = sb.stdout
         assert len(out) < TEST_LIMITS.output_bytes + 200
         assert "bytes dropped" in out
+        assert [w for w in sb.warnings if w.startswith("Output truncated")] == [
+            f"Output truncated: the code printed more than {TEST_LIMITS.output_bytes} bytes on stdout; "
+            "the rest was dropped."]
         dropped = int(out.rsplit("[... ", 1)[1].split(" ")[0])
         assert dropped == 200 * (1 << 20) - TEST_LIMITS.output_bytes
 

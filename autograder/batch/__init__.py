@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 from ..results import SubmissionResult
 from .cache import key_for_source, reusable
-from .worker import error_result
+from .worker import accepts_on_stage, error_result
 
 LOCK_NAME = ".batch.lock"
 
@@ -115,8 +115,11 @@ def _grade(submissions: Path, ctx, jobs, force, only, dask_scheduler, quiet, gra
 
     progress = Progress(len(todo), stages=tuple(ctx.stages), reused=len(outcome.reused), quiet=quiet)
     lock = threading.Lock()
+    channel = None
 
     def on_done(task: Task, text: str | None, error: str | None) -> None:
+        if channel is not None:  # this submission's stage events first, then its result
+            channel.flush()
         result = _accept(task, text, error, ctx, outcome)
         with lock:
             by_id[task.source.id] = result
@@ -131,19 +134,36 @@ def _grade(submissions: Path, ctx, jobs, force, only, dask_scheduler, quiet, gra
             from .distributed import DaskUnavailable, run_dask
 
             try:
-                run_dask(todo, ctx, grade_fn, dask_scheduler, on_done)
+                run_dask(todo, ctx, grade_fn, dask_scheduler, on_done,
+                         on_event=progress.stage_event if accepts_on_stage(grade_fn) else None)
             except DaskUnavailable as exc:
                 outcome.errors.append(str(exc))
         else:
             from .local import run_local
 
             n = max(1, min(jobs or default_jobs(), len(todo)))
-            run_local(todo, ctx, grade_fn, n, on_done)
+            channel = _open_channel(progress) if accepts_on_stage(grade_fn) else None
+            try:
+                run_local(todo, ctx, grade_fn, n, on_done, events=channel.queue if channel else None)
+            finally:
+                if channel is not None:
+                    channel.close()
     finally:
         outcome.results = [by_id[s.id] for s in sources if s.id in by_id]
         word = "stopped" if sys.exc_info()[0] is not None else "done"
         progress.close(f"{word}: {len(outcome.graded)} graded, {len(outcome.reused)} reused"
                        + (f", {progress.errors} grader error(s)" if progress.errors else ""))
+
+
+def _open_channel(progress):
+    """The stage-event channel, or None when it cannot start (progress then counts per submission)."""
+    from .events import LocalEventChannel
+
+    try:
+        return LocalEventChannel(progress.stage_event)
+    except Exception as exc:  # no /dev/shm, no sockets, a spawn failure: grading goes on
+        print(f"grade.py: per-stage progress unavailable ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
 
 
 def _accept(task: Task, text: str | None, error: str | None, ctx, outcome: BatchOutcome) -> SubmissionResult:

@@ -25,20 +25,23 @@ WORKER_DIED = ("the grading worker process died while grading this submission "
                "(killed by the system, out of memory, or an os._exit); graded zero, please review")
 
 
-def run_local(tasks: list, ctx, grade_fn, jobs: int, on_done: DoneFn) -> None:
-    """Grade ``tasks`` (objects with ``.source`` and ``.key``) on ``jobs`` worker processes."""
+def run_local(tasks: list, ctx, grade_fn, jobs: int, on_done: DoneFn, events=None) -> None:
+    """Grade ``tasks`` (objects with ``.source`` and ``.key``) on ``jobs`` worker processes.
+
+    ``events``: a Manager queue proxy the workers put stage events on (see ``events.py``).
+    """
     single_thread = jobs > 1
     queue = deque(tasks)
     while queue:
-        suspects, queue = _run_pool(queue, ctx, grade_fn, jobs, single_thread, on_done)
+        suspects, queue = _run_pool(queue, ctx, grade_fn, jobs, single_thread, on_done, events)
         for task in suspects:  # one at a time, so a break names its culprit
-            again, _ = _run_pool(deque([task]), ctx, grade_fn, 1, single_thread, on_done)
+            again, _ = _run_pool(deque([task]), ctx, grade_fn, 1, single_thread, on_done, events)
             if again:
                 on_done(task, None, WORKER_DIED)
 
 
 def _run_pool(pending: deque, ctx, grade_fn, jobs: int, single_thread: bool,
-              on_done: DoneFn) -> tuple[list, deque]:
+              on_done: DoneFn, events=None) -> tuple[list, deque]:
     """Run until ``pending`` is empty or the pool breaks.
 
     Returns (suspects: the tasks in flight when a worker died, tasks not yet started).
@@ -52,7 +55,8 @@ def _run_pool(pending: deque, ctx, grade_fn, jobs: int, single_thread: bool,
         while (pending or running) and not broken:
             while pending and len(running) < jobs:
                 try:
-                    fut = pool.submit(grade_task, grade_fn, pending[0].source, ctx, pending[0].key, single_thread)
+                    fut = pool.submit(grade_task, grade_fn, pending[0].source, ctx, pending[0].key, single_thread,
+                                      events)
                 except BrokenProcessPool:  # a worker died before its future said so
                     broken = True
                     break

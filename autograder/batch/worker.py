@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..results import CheckResult, SubmissionResult, jsonable
+from .events import dask_reporter, queue_reporter
 
 #: Thread-count variables of the BLAS / OpenMP runtimes numpy may use.
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -60,15 +62,23 @@ def limit_blas_threads() -> None:
         pass
 
 
-def grade_task(grade_fn, source, ctx, cache_key: str, single_thread_blas: bool = False) -> str:
+def grade_task(grade_fn, source, ctx, cache_key: str, single_thread_blas: bool = False, events=None) -> str:
     """Grade one submission in this worker; return its results.json text.
 
-    A grade_fn that raises (a grader bug) still yields a written, all-zero result.
+    A grade_fn that raises (a grader bug) still yields a written, all-zero result. ``events``
+    (a Manager queue proxy) receives the stage events when grade_fn accepts ``on_stage``.
     """
     if single_thread_blas:
         limit_blas_threads()
+    return _grade(grade_fn, source, ctx, cache_key, queue_reporter(events) if events is not None else None)
+
+
+def _grade(grade_fn, source, ctx, cache_key: str, on_stage) -> str:
+    kwargs = {"cache_key": cache_key}
+    if on_stage is not None and accepts_on_stage(grade_fn):
+        kwargs["on_stage"] = on_stage
     try:
-        result = grade_fn(source, ctx, cache_key=cache_key)
+        result = grade_fn(source, ctx, **kwargs)
         if not isinstance(result, SubmissionResult):
             raise TypeError(f"grade function returned {type(result).__name__}, not SubmissionResult")
     except Exception as exc:
@@ -81,7 +91,16 @@ def grade_task(grade_fn, source, ctx, cache_key: str, single_thread_blas: bool =
     return json.dumps(jsonable(result.to_gradescope()))
 
 
-def dask_grade_task(grade_fn, source, ctx, cache_key: str) -> str:
+def accepts_on_stage(fn) -> bool:
+    """Whether ``fn`` takes an ``on_stage`` keyword (custom grade functions need not)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "on_stage" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def dask_grade_task(grade_fn, source, ctx, cache_key: str, topic: str | None = None) -> str:
     """Grade on a Dask worker into a private temporary folder and return the JSON text.
 
     The worker may not share the parent's filesystem for the output folder, so it writes nothing
@@ -91,7 +110,7 @@ def dask_grade_task(grade_fn, source, ctx, cache_key: str) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="nndl-grade-"))
     try:
         local = dataclasses.replace(ctx, out_dir=tmp / "out", work_dir=tmp / "work")
-        return grade_task(grade_fn, source, local, cache_key)
+        return _grade(grade_fn, source, local, cache_key, dask_reporter(topic) if topic else None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -79,6 +79,7 @@ def run_notebook(staged, rubric: Rubric, data_dir: Path | None, *, level: str = 
         extra["cells"] = [c.as_dict() for c in report.cells]
         extra["executed"] = report.startup_error is None
         extra["kernel_starts"] = report.kernel_starts
+        extra["replays"] = report.replays
         extra["execution_seconds"] = report.seconds
     configs = attach_claims(records, claims, submitted)
     best, rule = choose_best(configs)

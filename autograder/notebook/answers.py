@@ -1,13 +1,17 @@
 """The free-response answer ("is dropout performing regularization?"), for manual grading.
 
 Notebooks put it in the cell after the "Question" heading, under an "Answer" heading (same cell
-or the next), or in a code cell as comments / a string. The template's placeholder text counts
-as no answer.
+or the next), or in a code cell as comments / a string literal (read with ``ast``, never run).
+The template's placeholder text counts as no answer.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+import io
 import re
+import tokenize
 
 MAX_ANSWER_CHARS = 5000
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s*(.*)$", re.M)
@@ -86,17 +90,62 @@ def _following(cells, i: int) -> dict | None:
     return None
 
 
+_TEXT_MAGIC = re.compile(r"^\s*%%(?:markdown|md|html|latex)\b[^\n]*\n?")
+
+
 def _comment_text(source: str) -> str:
-    """An answer written in a code cell: its comments or a bare string; "" if it is real code."""
-    lines = []
-    for line in source.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("#"):
-            lines.append(stripped.lstrip("#").strip())
-        elif stripped[:1] in "\"'" or stripped.startswith(("r'", 'r"', "print(")):
-            lines.append(stripped.strip("\"'()").removeprefix("print(").strip("\"'"))
-        else:
+    """An answer written in a code cell, read without running it; "" if the cell is real code.
+
+    Accepted: comment lines, string literals (triple-quoted or not, as bare expressions, as
+    ``print("...")`` or assigned to one name: ``answer = "..."``) and a ``%%markdown`` cell.
+    ``ast`` reads the literals; nothing is evaluated.
+    """
+    magic = _TEXT_MAGIC.match(source)
+    if magic:
+        return source[magic.end():].strip()
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ""
+    parts: list[tuple[int, str]] = []
+    for node in tree.body:
+        text = _literal_text(node)
+        if text is None:
             return ""
-    return "\n".join(lines)
+        parts.append((node.lineno, text))
+    parts.extend(_comments(source))
+    return "\n".join(text for _, text in sorted(parts, key=lambda p: p[0]) if text.strip())
+
+
+def _string(node) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _literal_text(node) -> str | None:
+    """The text of a statement that only states a string; None for any other statement."""
+    if isinstance(node, ast.Expr):
+        value = node.value
+        if _string(value) is not None:
+            return inspect.cleandoc(value.value)
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "print"
+                and not value.keywords and value.args and all(_string(a) is not None for a in value.args)):
+            return " ".join(inspect.cleandoc(a.value) for a in value.args)
+        return None
+    if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and _string(node.value) is not None):
+        return inspect.cleandoc(node.value.value)
+    return None
+
+
+def _comments(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every ``#`` comment."""
+    out = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                out.append((tok.start[0], tok.string.lstrip("#").strip()))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return out

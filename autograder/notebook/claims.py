@@ -2,9 +2,11 @@
 
 Only the notebook as submitted tells what the student saw; the re-executed one trains briefly on
 other data. Each Solver run in a cell prints ``(Epoch e / n) train acc: a; val_acc: v`` lines;
-students also print their own summaries ("Validation accuracy: 0.56", "val acc 56.2%"). A cell's
-output is split into runs at each ``(Iteration 1 / n)`` line (else ``(Epoch 0 / n)``), so a loop that
-trains several models yields one claim per model, in order.
+students also print their own summaries ("Validation accuracy: 0.56", "val acc 56.2%",
+"best_val_acc 0.58"). A cell's output is split into runs at each ``(Iteration 1 / n)`` line (else
+``(Epoch 0 / n)``, else the first epoch line when only the tail of a log was kept), so a loop that
+trains several models yields one claim per model, in order. Every claim is a fraction: "56.2%" and
+"56.2" both read as 0.562.
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ _EPOCH = re.compile(
     r"\(Epoch\s+(\d+)\s*/\s*(\d+)\)\s*train[ _]acc(?:uracy)?\s*[:=]\s*([0-9.]+%?)\s*[;,]?\s*"
     r"val[ _]acc(?:uracy)?\s*[:=]\s*([0-9.]+%?)", re.I)
 _SUMMARY = re.compile(
-    r"\b(?:best[ _]+)?val(?:idation|id)?[ _]*(?:set[ _]*)?acc(?:uracy)?\b(?![ _]*hist)[^\d\n]{0,40}?"
-    r"(\d+(?:\.\d+)?|\.\d+)\s*(%)?", re.I)
+    r"(?<![A-Za-z0-9])(?:best[ _]*)?val(?:idation|id)?[ _]*(?:set[ _]*)?acc(?:uracy)?(?![A-Za-z])(?![ _]*hist)"
+    r"(?P<rest>[^\n]*)", re.I)
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?|\.\d+)(?!\w|\.\d)\s*(%)?")
+_AFTER_COLON = re.compile(r":\s*(\d+(?:\.\d+)?|\.\d+)(?!\w|\.\d)\s*(%)?")
+_AFTER_EQUALS = re.compile(r"=\s*(\d+(?:\.\d+)?|\.\d+)(?!\w|\.\d)\s*(%)?")
+_LABEL_WORD = re.compile(r"[A-Za-z]{2,}")
+#: ``np.float64(0.562)``: how NumPy 2 shows a scalar; read as the number inside.
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:float|int)\d*\(\s*([^()\s]+)\s*\)")
 
 
 @dataclass
@@ -69,16 +77,51 @@ def cell_text(cell) -> str:
     return _ANSI.sub("", "\n".join(parts))
 
 
+def _summary_value(rest: str) -> float | None:
+    """The accuracy in what follows a "val acc" label on its line.
+
+    The number right after the label ("val acc 0.55 (lr=1e-3)"); but when words come first
+    ("Validation accuracy with dropout 0.5: 0.55", "... (p=0.5) = 0.55") the number after the
+    first ``:``, else after the last ``=``, so a hyper-parameter in the label is not read as the
+    accuracy.
+    """
+    first = _NUMBER.search(rest)
+    if first is None:
+        return None
+    if _LABEL_WORD.search(rest[: first.start()]):
+        signed = _AFTER_COLON.search(rest) or ([None] + list(_AFTER_EQUALS.finditer(rest)))[-1]
+        if signed is not None:
+            return _fraction(signed.group(1), bool(signed.group(2)))
+    return _fraction(first.group(1), bool(first.group(2)))
+
+
+def _summaries(text: str):
+    """(position, fraction) of every "val acc ..." summary in ``text``."""
+    for m in _SUMMARY.finditer(text):
+        value = _summary_value(m.group("rest"))
+        if value is not None:
+            yield m.start(), value
+
+
+def _run_starts(text: str) -> list[int]:
+    """Where each Solver run's log begins: ``(Iteration 1 / n)``, else ``(Epoch 0 / n)``, else the
+    first epoch line (print_every or a trimmed output may hide the others)."""
+    for pattern in (_ITERATION_ONE, _EPOCH_ZERO):
+        starts = [m.start() for m in pattern.finditer(text)]
+        if starts:
+            return starts
+    first = _EPOCH.search(text)
+    return [first.start()] if first else []
+
+
 def parse_text(text: str) -> tuple[list[RunClaim], float | None]:
     """Runs found in one cell's output, and a summary accuracy printed before any run."""
-    merged = [m.start() for m in _ITERATION_ONE.finditer(text)]
-    if not merged:  # print_every may hide the loss lines; fall back to the first epoch line
-        merged = [m.start() for m in _EPOCH_ZERO.finditer(text)]
+    text = _NUMPY_SCALAR.sub(r"\1", text)
+    merged = _run_starts(text)
     orphan = None
     head = text[: merged[0]] if merged else text
-    for m in _SUMMARY.finditer(head):
-        value = _fraction(m.group(1), bool(m.group(2)))
-        orphan = value if value is not None else orphan
+    for _, value in _summaries(head):
+        orphan = value
     runs: list[RunClaim] = []
     for i, start in enumerate(merged):
         end = merged[i + 1] if i + 1 < len(merged) else len(text)
@@ -91,11 +134,8 @@ def parse_text(text: str) -> tuple[list[RunClaim], float | None]:
             epoch_spans.append(m.span())
             if v is not None and (run.best_epoch_val is None or v > run.best_epoch_val):
                 run.best_epoch_val = v
-        for m in _SUMMARY.finditer(segment):
-            if any(a <= m.start() < b for a, b in epoch_spans):
-                continue
-            v = _fraction(m.group(1), bool(m.group(2)))
-            if v is not None:
+        for pos, v in _summaries(segment):
+            if not any(a <= pos < b for a, b in epoch_spans):
                 run.summary_val = v
         runs.append(run)
     return runs, orphan

@@ -6,18 +6,22 @@ into the sandbox, because its network namespace cannot reach the parent's loopba
 are JSON (Jupyter protocol); nothing is unpickled.
 
 A cell may raise (recorded, go on), run past its timeout (interrupt, go on; if the kernel does
-not answer afterwards, restart it), or kill the kernel (restart, go on). The whole notebook has a
-time budget; cells left when it runs out are recorded as skipped.
+not answer afterwards, restart it), or kill the kernel (status "died", never retried; restart, go
+on). A fresh kernel has lost the state later cells need (imports, data, the model), so after every
+restart the cells that had succeeded are replayed, in order, before the notebook goes on; replays
+draw on the same time budget. The whole notebook has a time budget; cells left when it runs out
+are recorded as skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 import subprocess
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpec
@@ -39,10 +43,14 @@ TIMEOUT_ENAME = "CellTimeout"
 class CellRun:
     index: int
     first_line: str
-    status: str  # ok | error | timeout | dead_kernel | skipped
+    status: str  # ok | error | timeout | died | skipped
     error: str | None = None
     traceback: str | None = None
     seconds: float = 0.0
+    #: Re-run in a fresh kernel after a restart, to rebuild the state later cells need.
+    replayed: bool = False
+    #: Set when a replay of this (once successful) cell failed; it is then not replayed again.
+    replay_error: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +63,8 @@ class ExecutionReport:
     #: Set when no kernel could be started at all (grader/environment problem or a hostile start).
     startup_error: str | None = None
     seconds: float = 0.0
+    #: One entry per kernel restart: ``{after_cell, replayed, failed, complete, seconds}``.
+    replays: list[dict] = field(default_factory=list)
 
 
 def first_line(source: str) -> str:
@@ -139,9 +149,9 @@ async def execute_notebook(nb, launch: KernelLaunch, *, workdir: Path, conn_dir:
                                                 cwd=str(workdir), stdout=log, stderr=log)
         await asyncio.wait_for(client.async_start_new_kernel_client(), STARTUP_TIMEOUT)
 
-    async def announce(index: int) -> bool:
+    async def announce(index: int, replay: bool = False) -> bool:
         """Tell the kernel which cell runs next; False if it does not answer (hung)."""
-        code = f"__import__('grader_inside.kernel_startup').kernel_startup.set_cell({index})"
+        code = f"__import__('grader_inside.kernel_startup').kernel_startup.set_cell({index}, {replay})"
         try:
             reply = await asyncio.wait_for(
                 client.kc.execute_interactive(code, silent=True, store_history=False, timeout=PROBE_TIMEOUT,
@@ -150,6 +160,73 @@ async def execute_notebook(nb, launch: KernelLaunch, *, workdir: Path, conn_dir:
             return reply.get("content", {}).get("status") == "ok"
         except Exception:  # noqa: BLE001 - any failure means: kernel not usable as is
             return False
+
+    async def execute(cell, index: int) -> tuple[str, str | None, str | None]:
+        """(status, error, traceback) of one cell run in the current kernel."""
+        replies.pop(index, None)
+        try:
+            await client.async_execute_cell(cell, index)
+        except DeadKernelError:
+            return "died", "the kernel died while running this cell (not retried)", None
+        except (CellTimeoutError, CellControlSignal) as exc:
+            return "timeout", str(exc).splitlines()[0][:300] if str(exc) else "timeout", None
+        content = replies.get(index, {}).get("content", {})
+        if content.get("status") == "error":
+            if content.get("ename") == TIMEOUT_ENAME:
+                return "timeout", f"cell did not finish within {client.timeout} s (interrupted)", None
+            return ("error", f"{content.get('ename', 'Error')}: {str(content.get('evalue', ''))[:300]}",
+                    trim_traceback(content.get("traceback")))
+        if content.get("status") == "aborted":
+            return "error", "execution aborted by the kernel", None
+        return "ok", None, None
+
+    succeeded: list[CellRun] = []  # the state a fresh kernel must rebuild, in order
+    replays: list[dict] = []
+
+    async def replay_all() -> bool:
+        """Replay the succeeded cells in the fresh kernel; False when a replay killed or hung it
+        (that cell is dropped from the list, so restarting and replaying again terminates)."""
+        entry = replays[-1]
+        for run in list(succeeded):
+            remaining = deadline - time.monotonic()
+            if remaining < 1 or not await announce(run.index, replay=True):
+                entry["complete"] = False  # out of time, or a fresh kernel that does not answer
+                return True
+            client.timeout = max(1, int(min(cell_timeout, remaining)))
+            scratch = copy.deepcopy(nb.cells[run.index])  # the notebook keeps the first run's output
+            used = client._output_used.get(run.index, 0)
+            status, error, _ = await execute(scratch, run.index)
+            client._output_used[run.index] = used
+            run.replayed = True
+            if status == "ok":
+                entry["replayed"].append(run.index)
+                continue
+            # Not deterministic after all: drop it from the state to rebuild and go on without it.
+            run.replay_error = f"{status}: {error}" if error else status
+            succeeded.remove(run)
+            entry["failed"].append(run.index)
+            if status == "died" or (status == "timeout" and not await announce(run.index, replay=True)):
+                return False
+        return True
+
+    async def restart(after_cell: int | None) -> bool:
+        """A fresh kernel with the succeeded cells replayed; False if no kernel could be started."""
+        t0 = time.monotonic()
+        replays.append({"after_cell": after_cell, "replayed": [], "failed": [], "complete": True, "seconds": 0.0})
+        try:
+            while True:
+                replays[-1]["replayed"] = []
+                await start()
+                if await replay_all():
+                    return True
+                if deadline - time.monotonic() < 1:
+                    replays[-1]["complete"] = False
+                    return True
+        except Exception as exc:  # noqa: BLE001 - reported on the cells that follow
+            replays[-1]["error"] = f"kernel restart failed: {type(exc).__name__}"
+            return False
+        finally:
+            replays[-1]["seconds"] = round(time.monotonic() - t0, 3)
 
     try:
         try:
@@ -167,39 +244,25 @@ async def execute_notebook(nb, launch: KernelLaunch, *, workdir: Path, conn_dir:
                 cells.append(CellRun(index, line, "skipped", "the notebook's time budget was used up"))
                 continue
             if not await announce(index):
-                try:
-                    await start()
-                except Exception as exc:  # noqa: BLE001
-                    cells.append(CellRun(index, line, "skipped", f"kernel restart failed: {type(exc).__name__}"))
+                # The previous cell left the kernel hung (it ignored the interrupt) or dead.
+                if not await restart(cells[-1].index if cells else None):
+                    cells.append(CellRun(index, line, "skipped", replays[-1].get("error", "kernel restart failed")))
                     continue
                 await announce(index)
+                remaining = deadline - time.monotonic()
+                if remaining < 1:
+                    cells.append(CellRun(index, line, "skipped", "the notebook's time budget was used up"))
+                    continue
             client.timeout = max(1, int(min(cell_timeout, remaining)))
             t0 = time.monotonic()
-            run = CellRun(index, line, "ok")
-            try:
-                await client.async_execute_cell(cell, index)
-                content = replies.get(index, {}).get("content", {})
-                if content.get("status") == "error":
-                    if content.get("ename") == TIMEOUT_ENAME:
-                        run.status = "timeout"
-                        run.error = f"cell did not finish within {client.timeout} s (interrupted)"
-                    else:
-                        run.status = "error"
-                        run.error = f"{content.get('ename', 'Error')}: {str(content.get('evalue', ''))[:300]}"
-                        run.traceback = trim_traceback(content.get("traceback"))
-                elif content.get("status") == "aborted":
-                    run.status, run.error = "error", "execution aborted by the kernel"
-            except DeadKernelError:
-                run.status, run.error = "dead_kernel", "the kernel died while running this cell (restarted)"
-                try:
-                    await start()
-                except Exception:  # noqa: BLE001 - next cell's announce retries
-                    pass
-            except (CellTimeoutError, CellControlSignal) as exc:
-                run.status, run.error = "timeout", str(exc).splitlines()[0][:300] if str(exc) else "timeout"
-            run.seconds = round(time.monotonic() - t0, 3)
+            status, error, traceback = await execute(cell, index)
+            run = CellRun(index, line, status, error, traceback, round(time.monotonic() - t0, 3))
             cells.append(run)
-        return ExecutionReport(cells, starts, None, round(time.monotonic() - started, 3))
+            if status == "ok":
+                succeeded.append(run)
+            elif status == "died":
+                await restart(index)  # on failure the next cell's announce tries again
+        return ExecutionReport(cells, starts, None, round(time.monotonic() - started, 3), replays)
     finally:
         await _shutdown(client, km)
         if log_path is not None:

@@ -9,7 +9,6 @@ the same path as outside so the connection file means the same on both sides.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,31 +31,6 @@ class KernelLaunch:
     cleanup: Callable[[], None] = lambda: None
 
 
-def _tolerant(preexec):
-    """jupyter_client always starts kernels with ``start_new_session=True``, so the child is
-    already a session leader when a preexec calling ``os.setsid()`` runs: that call would fail
-    with EPERM and abort the launch. Run the preexec with a setsid that tolerates it."""
-    if preexec is None:
-        return None
-
-    def run() -> None:
-        real = os.setsid
-
-        def setsid() -> None:
-            try:
-                real()
-            except PermissionError:
-                pass
-
-        os.setsid = setsid
-        try:
-            preexec()
-        finally:
-            os.setsid = real
-
-    return run
-
-
 def kernel_launch(*, level: str, workdir: Path, limits, conn_dir: Path, data_dir: Path | None,
                   fast_iterations: int) -> KernelLaunch:
     """The sandboxed kernel command (``{connection_file}`` is left for jupyter_client to fill)."""
@@ -70,5 +44,5 @@ def kernel_launch(*, level: str, workdir: Path, limits, conn_dir: Path, data_dir
                            rw_binds={str(conn_dir): str(conn_dir)}, env=env)
     if data_dir is not None:
         launch.env["NNDL_GRADER_DATA"] = launch.inside(Path(data_dir).resolve())
-    return KernelLaunch(list(launch.argv), dict(launch.env), _tolerant(launch.preexec_fn), launch.level,
+    return KernelLaunch(list(launch.argv), dict(launch.env), launch.preexec_fn, launch.level,
                         list(launch.missing_guarantees), launch.cleanup)

@@ -166,6 +166,10 @@ def _float(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+#: Cell outcomes that count as failures ("died": the cell killed the kernel).
+FAILED_CELL = ("error", "timeout", "died")
+
+
 def notebook_view(nb: Any) -> dict | None:
     if not isinstance(nb, dict):
         return None
@@ -175,13 +179,15 @@ def notebook_view(nb: Any) -> dict | None:
             "index": c.get("index", ""), "first_line": str(c.get("first_line") or ""),
             "status": str(c.get("status") or "unknown"), "error": c.get("error"),
             "traceback": c.get("traceback"), "seconds": _float(c.get("seconds")),
+            "replayed": bool(c.get("replayed")), "replay_error": c.get("replay_error"),
         })
     configs = _list_of_dicts(nb.get("configs"))
     best = _dict(nb.get("best_config")) or None
     answer = nb.get("answer")
     return {
         "found": bool(nb.get("found", bool(cells))), "path": nb.get("path"), "executed": nb.get("executed"),
-        "cells": cells, "errors": sum(1 for c in cells if c["status"] in ("error", "timeout")),
+        "cells": cells, "errors": sum(1 for c in cells if c["status"] in FAILED_CELL),
+        "replays": _list_of_dicts(nb.get("replays")),
         "configs": configs, "best_config": best, "best_rule": nb.get("best_rule"),
         "answer": answer if isinstance(answer, str) and answer.strip() else None,
     }

@@ -83,6 +83,10 @@ class Sandbox:
         self._worker_pid = None
         self._generation = 0
         self._imported: list[str] = []
+        #: Modules whose import ran out of time: not retried (each retry would cost the whole
+        #: import timeout again, once per check, and an import-time hang never gets better).
+        self._hung_imports: dict[str, float] = {}
+        self._output_noted: set[str] = set()
         self._recording: list[str] = []
         self._lock = threading.RLock()
         self._killed_by_us = False
@@ -174,6 +178,7 @@ class Sandbox:
             pass
         for cap in (self._out, self._err):
             cap.join(0.5)
+        self._note_output()
         try:
             self._sock.close()
         except OSError:
@@ -197,9 +202,17 @@ class Sandbox:
     def import_module(self, name: str, *, timeout: float | None = None) -> dict:
         """Import a student (or ``grader_inside``) module in the worker; raises StudentError."""
         with self._lock:
+            if name in self._hung_imports:
+                seconds = self._hung_imports[name]
+                raise CallTimeout(seconds, detail=f"import of {name} did not finish within {seconds:g} s "
+                                  "(earlier in this run; not retried)")
             before = len(self.warnings)
-            self._request({"op": "import", "module": name}, timeout or self.limits.import_timeout,
-                          f"import of {name}")
+            limit = timeout or self.limits.import_timeout
+            try:
+                self._request({"op": "import", "module": name}, limit, f"import of {name}")
+            except CallTimeout:
+                self._hung_imports[name] = float(limit)
+                raise
             if name not in self._imported:
                 self._imported.append(name)
             return {"ok": True, "warnings": self.warnings[before:]}
@@ -345,6 +358,7 @@ class Sandbox:
         return Handle(self, self._generation, hid, (), type_name[:100])
 
     def _note(self, notes) -> None:
+        self._note_output()
         if not isinstance(notes, list):
             return
         for note in notes[:MAX_NOTES]:
@@ -352,6 +366,14 @@ class Sandbox:
                 note = note[:500]
                 if note not in self.warnings:
                     self.warnings.append(note)
+
+    def _note_output(self) -> None:
+        """Say once per stream that the student's output was truncated (it is otherwise silent)."""
+        for name, cap in (("stdout", self._out), ("stderr", self._err)):
+            if cap is not None and cap.dropped and name not in self._output_noted:
+                self._output_noted.add(name)
+                self.warnings.append(f"Output truncated: the code printed more than {cap.cap} bytes on {name}; "
+                                     "the rest was dropped.")
 
     def _student_error(self, error) -> StudentError:
         if not isinstance(error, dict):

@@ -25,9 +25,9 @@ class StudentMemoryError(StudentError):
 class CallTimeout(SandboxError):
     """The call ran past its wall-clock limit; the worker was killed (SIGKILL, whole group)."""
 
-    def __init__(self, seconds: float, what: str = "call"):
+    def __init__(self, seconds: float, what: str = "call", *, detail: str | None = None):
         self.seconds = seconds
-        super().__init__(f"{what} did not finish within {seconds:g} s; the worker was killed")
+        super().__init__(detail or f"{what} did not finish within {seconds:g} s; the worker was killed")
 
 
 class WorkerCrashed(SandboxError):

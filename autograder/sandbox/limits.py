@@ -67,11 +67,18 @@ def make_preexec(limits: Limits):
     """A ``preexec_fn`` for Popen: new session (own process group), then the rlimits.
 
     Computed before fork so the child only makes system calls (no allocation-heavy work).
+    Callers that already ask Popen for ``start_new_session=True`` (jupyter_client always does)
+    get a child that is a session leader before this runs; ``setsid`` then fails with EPERM,
+    which is the state we want, so it is ignored there (and only there).
     """
     table = rlimit_table(limits)
 
     def preexec() -> None:
-        os.setsid()
+        try:
+            os.setsid()
+        except PermissionError:
+            if os.getsid(0) != os.getpid():
+                raise
         for which, value in table.items():
             soft_hard = (value, value)
             try:

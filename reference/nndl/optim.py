@@ -35,7 +35,7 @@ def sgd_momentum(w, dw, config=None):
         config = {}
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('momentum', 0.9)
-    v = config.get('velocity', np.zeros_like(w))
+    v = config['velocity'] if 'velocity' in config else np.zeros_like(w)
 
     next_w = None
     ### BEGIN SOLUTION
@@ -60,7 +60,7 @@ def sgd_nesterov_momentum(w, dw, config=None):
         config = {}
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('momentum', 0.9)
-    v = config.get('velocity', np.zeros_like(w))
+    v = config['velocity'] if 'velocity' in config else np.zeros_like(w)
 
     next_w = None
     ### BEGIN SOLUTION
@@ -86,14 +86,25 @@ def rmsprop(w, dw, config=None):
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('decay_rate', 0.99)
     config.setdefault('epsilon', 1e-8)
-    config.setdefault('a', np.zeros_like(w))
+    if 'a' not in config:
+        config['a'] = np.zeros_like(w)
 
     next_w = None
     ### BEGIN SOLUTION
     ### STUB: pass
     decay = config['decay_rate']
-    config['a'] = decay * config['a'] + (1 - decay) * dw * dw
-    next_w = w - config['learning_rate'] * dw / (np.sqrt(config['a']) + config['epsilon'])
+    a = config['a']
+    # The running average is updated in place; `step` is the one scratch array of the update.
+    step = np.empty_like(a)
+    np.multiply(dw, dw, out=step)
+    step *= 1 - decay
+    a *= decay
+    a += step                          # a = decay * a + (1 - decay) * dw**2
+    np.sqrt(a, out=step)
+    step += config['epsilon']
+    np.divide(dw, step, out=step)
+    step *= config['learning_rate']    # step = learning_rate * dw / (sqrt(a) + epsilon)
+    next_w = np.subtract(w, step, out=step)
     ### END SOLUTION
 
     return next_w, config
@@ -111,8 +122,10 @@ def adam(w, dw, config=None):
     config.setdefault('beta1', 0.9)
     config.setdefault('beta2', 0.999)
     config.setdefault('epsilon', 1e-8)
-    config.setdefault('v', np.zeros_like(w))
-    config.setdefault('a', np.zeros_like(w))
+    if 'v' not in config:
+        config['v'] = np.zeros_like(w)
+    if 'a' not in config:
+        config['a'] = np.zeros_like(w)
     config.setdefault('t', 0)
 
     next_w = None
@@ -121,11 +134,23 @@ def adam(w, dw, config=None):
     beta1, beta2 = config['beta1'], config['beta2']
     config['t'] += 1
     t = config['t']
-    config['v'] = beta1 * config['v'] + (1 - beta1) * dw
-    config['a'] = beta2 * config['a'] + (1 - beta2) * dw * dw
-    v_hat = config['v'] / (1 - beta1 ** t)
-    a_hat = config['a'] / (1 - beta2 ** t)
-    next_w = w - config['learning_rate'] * v_hat / (np.sqrt(a_hat) + config['epsilon'])
+    v, a = config['v'], config['a']
+    # Both moments are updated in place; `step` is the one scratch array of the update.
+    step = np.empty_like(v)
+    np.multiply(dw, 1 - beta1, out=step)
+    v *= beta1
+    v += step                          # v = beta1 * v + (1 - beta1) * dw
+    np.multiply(dw, dw, out=step)
+    step *= 1 - beta2
+    a *= beta2
+    a += step                          # a = beta2 * a + (1 - beta2) * dw**2
+    # Bias correction: v_hat = v / (1 - beta1**t), a_hat = a / (1 - beta2**t).
+    np.divide(a, 1 - beta2 ** t, out=step)
+    np.sqrt(step, out=step)
+    step += config['epsilon']          # step = sqrt(a_hat) + epsilon
+    np.divide(v, step, out=step)
+    step *= config['learning_rate'] / (1 - beta1 ** t)
+    next_w = np.subtract(w, step, out=step)   # w - learning_rate * v_hat / (sqrt(a_hat) + epsilon)
     ### END SOLUTION
 
     return next_w, config

@@ -36,15 +36,18 @@ MODEL_CLASSES = ("FullyConnectedNet", "TwoLayerNet")
 MAX_RECORDS = 200
 NOTE = "[grader]"
 
-_state = {"cell": None, "records": [], "fast": 0, "notes": []}
+_state = {"cell": None, "replay": False, "records": [], "fast": 0, "notes": []}
 _models: dict[int, tuple] = {}  # id(model) -> (weakref or None, info dict)
 
 
 # ---- cell bookkeeping (the parent calls set_cell before every cell) ---------------------------
 
-def set_cell(index: int) -> None:
-    """Remember which notebook cell runs next, so records can name it."""
+def set_cell(index: int, replay: bool = False) -> None:
+    """Remember which notebook cell runs next, so records can name it. ``replay``: the cell ran
+    before in a kernel that died and only rebuilds state now; its Solvers were recorded then and
+    are not recorded again."""
     _state["cell"] = int(index)
+    _state["replay"] = bool(replay)
 
 
 # ---- JSON encoding of constructor / solver arguments --------------------------------------------
@@ -207,6 +210,8 @@ def _patch_solver_module(module) -> None:
 
     def __init__(self, model, data, **kwargs):
         original_init(self, model, data, **kwargs)
+        if _state["replay"]:
+            return
         info = model_info(model)
         record = {
             "model_module": info["model_module"] if info else getattr(type(model), "__module__", "?"),
