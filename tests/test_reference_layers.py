@@ -265,6 +265,31 @@ def test_affine_batchnorm_relu_sandwich(rng):
     assert norm_error(dbeta, numeric_grad(lambda v: fwd(x, w, b, gamma, v), beta, dout)) < 1e-7
 
 
+def test_float32_layers_stay_float32_and_leave_their_inputs_alone(rng):
+    """The training path in float32: every output, cached array and gradient keeps float32 (a
+    float64 temporary would upcast them), no input is modified in place, and the values agree
+    with the same chain in float64 (dropout masks drawn from the same seed)."""
+    x64, w64 = rng.standard_normal((16, 6)), rng.standard_normal((6, 5))
+    b64, g64, be64 = rng.standard_normal(5), rng.standard_normal(5), rng.standard_normal(5)
+    dout64 = rng.standard_normal((16, 5))
+    results = {}
+    for dtype in (np.float32, np.float64):
+        x, w, b, gamma, beta, dout = (v.astype(dtype) for v in (x64, w64, b64, g64, be64, dout64))
+        originals = [v.copy() for v in (x, w, b, gamma, beta, dout)]
+        out, cache = layer_utils.affine_batchnorm_relu_forward(x, w, b, gamma, beta, {"mode": "train"})
+        dropped, dcache = layers.dropout_forward(out, {"mode": "train", "p": 0.7, "seed": 3})
+        grads = layer_utils.affine_batchnorm_relu_backward(layers.dropout_backward(dout, dcache), cache)
+        cached = [a for part in cache for a in (part if isinstance(part, tuple) else (part,))
+                  if isinstance(a, np.ndarray)] + [dcache[1]]
+        if dtype == np.float32:
+            assert {a.dtype for a in [out, dropped, *grads, *cached]} == {np.dtype(np.float32)}
+        for before, after in zip(originals, (x, w, b, gamma, beta, dout)):
+            np.testing.assert_array_equal(before, after)
+        results[dtype] = [dropped, *grads]
+    for r32, r64 in zip(results[np.float32], results[np.float64]):
+        np.testing.assert_allclose(r32, r64, rtol=2e-4, atol=2e-4)
+
+
 # ---- the given gradient_check helpers --------------------------------------------------------
 
 def test_eval_numerical_gradient_scalar_function(capsys):

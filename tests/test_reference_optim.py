@@ -111,3 +111,58 @@ def test_rules_minimise_a_quadratic(rule, lr):
     for _ in range(500):
         w, config = getattr(optim, rule)(w, 2 * (w - target), config)
     np.testing.assert_allclose(w, target, atol=0.05)
+
+
+@pytest.mark.parametrize("rule,keys", [("rmsprop", ["a"]), ("adam", ["v", "a"])])
+def test_moments_update_in_place_and_w_is_left_alone(rule, keys):
+    """The moment arrays in config are updated in place (the same objects come back, holding the
+    new values) while the caller's w is not modified: next_w is a new array."""
+    w, dw, state = notebook_arrays()
+    w_before = w.copy()
+    config = {key: state.copy() for key in keys}
+    arrays = {key: config[key] for key in keys}
+    next_w, config = getattr(optim, rule)(w, dw, config)
+    np.testing.assert_array_equal(w, w_before)
+    assert next_w is not w and not np.shares_memory(next_w, w)
+    for key in keys:
+        assert config[key] is arrays[key]
+        assert not np.array_equal(config[key], state)
+    next_w2, _ = getattr(optim, rule)(next_w, dw, config)
+    assert not np.shares_memory(next_w2, next_w)
+
+
+@pytest.mark.parametrize("rule,lr", [("sgd", np.float64(1e-2)), ("sgd_momentum", 1e-2),
+                                     ("sgd_nesterov_momentum", 1e-2), ("rmsprop", np.float64(1e-2)),
+                                     ("adam", np.float64(1e-2))])
+def test_float32_stays_float32_over_steps_and_matches_float64(rule, lr):
+    """No silent upcast: float32 weights, gradients and state stay float32 step after step and
+    agree with float64. The in-place rules keep float32 even with a NumPy float64 learning rate
+    (a typical random-search value); the Solver hands every rule Python numbers anyway."""
+    w64, dw64, _ = notebook_arrays()
+    w32, config32, config64 = w64.astype(np.float32), {"learning_rate": lr}, {"learning_rate": 1e-2}
+    for k in range(3):
+        dw = dw64 * (k + 1)
+        w32, config32 = getattr(optim, rule)(w32, dw.astype(np.float32), config32)
+        w64, config64 = getattr(optim, rule)(w64, dw, config64)
+        assert w32.dtype == np.float32
+        for key, value in config32.items():
+            if isinstance(value, np.ndarray):
+                assert value.dtype == np.float32, key
+    np.testing.assert_allclose(w32, w64, rtol=1e-5, atol=1e-6)
+
+
+def test_adam_matches_the_textbook_formula_over_many_steps():
+    """Ten steps from an empty config against the formula written out, in float64."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((6, 4))
+    v, a, config, expected = np.zeros_like(w), np.zeros_like(w), {"learning_rate": 3e-3}, w.copy()
+    for t in range(1, 11):
+        dw = rng.standard_normal(w.shape)
+        v = 0.9 * v + 0.1 * dw
+        a = 0.999 * a + 0.001 * dw * dw
+        expected = expected - 3e-3 * (v / (1 - 0.9 ** t)) / (np.sqrt(a / (1 - 0.999 ** t)) + 1e-8)
+        w, config = optim.adam(w, dw, config)
+    np.testing.assert_allclose(w, expected, rtol=1e-12)
+    np.testing.assert_allclose(config["v"], v, rtol=1e-12)
+    np.testing.assert_allclose(config["a"], a, rtol=1e-12)
+    assert config["t"] == 10

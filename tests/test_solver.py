@@ -234,3 +234,18 @@ def test_checkpoints_are_written_when_named(reference_nndl, tmp_path):
            verbose=False).train()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_epoch_0.pkl", "ckpt_epoch_1.pkl",
                                                           "ckpt_epoch_2.pkl"]
+
+
+@pytest.mark.parametrize("rule", ["sgd_momentum", "sgd_nesterov_momentum", "adam"])
+def test_numpy_scalar_hyperparameters_keep_a_float32_model_float32(reference_nndl, rule):
+    """np.float64 hyperparameters (10 ** np.random.uniform(...) in a search) reach the rules as
+    Python numbers: under NumPy 2 promotion they would otherwise turn float32 weights float64."""
+    np.random.seed(0)
+    model = ref.fc_net.FullyConnectedNet([20], input_dim=10, num_classes=3, weight_scale=0.1)
+    lr = 10 ** np.random.uniform(-3, -2)
+    solver = Solver(model, small_data(), update_rule=rule, optim_config={"learning_rate": lr},
+                    lr_decay=np.float64(0.9), batch_size=50, num_epochs=2, verbose=False)
+    assert type(solver.optim_config["learning_rate"]) is float and solver.optim_config["learning_rate"] == lr
+    solver.train()
+    assert {v.dtype for v in model.params.values()} == {np.dtype(np.float32)}
+    assert all(type(c["learning_rate"]) is float for c in solver.optim_configs.values())

@@ -69,6 +69,9 @@ def test_good_config_scores_high_and_flags_a_false_claim(tmp_path, splits):
     assert extra["stopped_reason"] == "completed" and extra["engine"] == "student"
     assert all(e["train_loss"] is not None and e["train_loss"] > 0 for e in extra["epochs"])
     assert all(0.0 <= e["train_acc"] <= 1.0 for e in extra["epochs"]) and extra["epochs"][-1]["train_acc"] > 0.5
+    # CPU seconds, like seconds, count from the start of training: positive and growing.
+    cpu = [e["cpu_seconds"] for e in extra["epochs"]]
+    assert 0 < cpu[0] < cpu[1] < cpu[2] < extra["epochs"][-1]["seconds"] + 1, extra["epochs"]
 
 
 def test_claims_are_not_compared_on_synthetic_data(tmp_path, splits):
@@ -285,3 +288,13 @@ def test_hostile_model_scores_chance_in_the_sandbox(tmp_path, splits):
     assert out.extra["sandbox_level"] == "bwrap" and out.extra["epochs_run"] == 2
     chance = np.bincount(np.load(splits.files["y_val"])).max() / N_VAL
     assert out.extra["accuracy"] <= chance + 0.05, out.extra
+
+
+def test_cpu_seconds_from_the_child_are_summed_only_while_plausible():
+    """The child's CPU count is its claim: one implausible report ends the running total."""
+    from autograder.training.job import _add_cpu
+
+    assert _add_cpu(0.0, 1.5) == 1.5 and _add_cpu(1.5, 2) == 3.5
+    for bad in (None, True, float("nan"), float("inf"), -0.1, "3", [1.0]):
+        assert _add_cpu(1.5, bad) is None, bad
+    assert _add_cpu(None, 2.0) is None

@@ -124,7 +124,7 @@ class LocalEventChannel:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._manager = SyncManager(ctx=multiprocessing.get_context("spawn"), serializer="xmlrpclib")
-        self._manager.start()
+        self._manager.start(_die_with_parent, (os.getpid(),))
         try:
             self.queue = self._manager.Queue()
         except BaseException:

@@ -305,8 +305,8 @@ def _classify(exc: BaseException, errors: dict[str, type], grader_errors: list[s
                     "(a function it uses probably still returns None).", "not_implemented", tb)
         return "error", f"Your code raised {exc_type}: {text}", None, tb
     if _is(exc, errors, "WorkerCrashed"):
-        why = " (probably out of memory)" if getattr(exc, "memory_suspected", False) else ""
-        return "error", f"Your code crashed the Python process{why}.", None, None
+        # str(exc) already says how: "killed by signal SIGSEGV", "exited with code 3", memory
+        return "error", f"Your code crashed the Python process: {exc}.", None, None
     if _is(exc, errors, "HandleLost"):
         return "error", "The worker restarted during this check (an earlier crash or timeout).", None, None
     if _is(exc, errors, "ProtocolViolation"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,10 +129,52 @@ def build_command(argv, *, level: str = "auto", workdir, limits: Limits | None =
                   rw_binds=rw_binds, env=env, data_files=data_files, helpers=helpers)
 
 
+def scratch_prefix(kind: str) -> str:
+    """``nndl-<kind>-<pid>-``: the owner's pid in the name lets a later run remove the folder
+    if its owner was killed (SIGKILL, the OOM killer) before it could clean up."""
+    return f"nndl-{kind}-{os.getpid()}-"
+
+
+_ORPHAN = re.compile(r"^nndl-(sandbox|probe|train)-(\d+)-")
+_swept = False
+
+
+def sweep_orphans(folder=None) -> list[str]:
+    """Remove scratch folders (``scratch_prefix``) of this user whose owning process is gone."""
+    folder = Path(folder or tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _ORPHAN.match(entry.name)
+        if not match or int(match.group(2)) == os.getpid():
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(match.group(2)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
+        except OSError:  # alive under another uid, or unreadable: not ours to touch
+            continue
+    return removed
+
+
+def _sweep_once() -> None:
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_orphans()
+
+
 def _build(argv, chosen: str, *, workdir, limits, ro_binds, rw_binds, env, data_files, helpers) -> Launch:
     limits = limits_mod.resolve(limits)
     workdir = os.path.abspath(workdir)
-    base = Path(tempfile.mkdtemp(prefix="nndl-sandbox-"))
+    _sweep_once()
+    base = Path(tempfile.mkdtemp(prefix=scratch_prefix("sandbox")))
     scratch, pkgs = base / "tmp", base / "pkgs"
     scratch.mkdir()
     pkgs.mkdir()
@@ -223,7 +266,7 @@ def _try(level: str) -> str | None:
     tool = "bwrap" if level == "bwrap" else "unshare"
     if shutil.which(tool) is None:
         return f"{tool} is not installed"
-    workdir = tempfile.mkdtemp(prefix="nndl-probe-")
+    workdir = tempfile.mkdtemp(prefix=scratch_prefix("probe"))
     launch = None
     try:
         launch = _build([sys.executable, "-I", "-c", "import socket; socket.socket()"], level,

@@ -43,10 +43,15 @@ class EpochRecord:
     #: Accuracy on a fixed sample of the training split (the parent has those labels anyway),
     #: so the report can show the train/validation gap per epoch; None when not evaluable here.
     train_acc: float | None = None
+    #: CPU seconds the child says it has trained for so far, like ``seconds`` (wall time since
+    #: training began) but blind to other processes on a busy machine; shown, never scored.
+    cpu_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
+        cpu = None if self.cpu_seconds is None else round(self.cpu_seconds, 3)
         return {"epoch": self.epoch, "train_loss": self.train_loss, "val_acc": self.val_acc,
-                "train_acc": self.train_acc, "complete": self.complete, "seconds": round(self.seconds, 3)}
+                "train_acc": self.train_acc, "complete": self.complete, "seconds": round(self.seconds, 3),
+                "cpu_seconds": cpu}
 
 
 @dataclass
@@ -137,6 +142,7 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
             run.built = True
             # The budget is for training: sandbox start-up and the build have their own timeouts.
             started = time.monotonic()
+            cpu_total = 0.0
             deadline = started + time_limit
             while len([e for e in run.epochs if e.complete]) < epochs:
                 remaining = deadline - time.monotonic()
@@ -162,10 +168,12 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
                 steps = snap.get("steps") or 0
                 loss = snap.get("train_loss")
                 loss = float(loss) if isinstance(loss, (int, float)) and math.isfinite(loss) else None
+                cpu_total = _add_cpu(cpu_total, snap.get("cpu_seconds"))
                 if complete or steps:
                     run.epochs.append(EpochRecord(
                         epoch=done if complete else _partial(snap.get("progress"), done), train_loss=loss, val_acc=acc,
-                        complete=complete, seconds=time.monotonic() - started, train_acc=train_acc))
+                        complete=complete, seconds=time.monotonic() - started, train_acc=train_acc,
+                        cpu_seconds=cpu_total))
                     if progress is not None:
                         progress(run.epochs[-1].to_json())
                 if not complete:
@@ -181,6 +189,15 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
     return run
 
 
+def _add_cpu(total: float | None, reported: Any) -> float | None:
+    """The child's running CPU total; None from the first call that reports no plausible number."""
+    if total is None or isinstance(reported, bool) or not isinstance(reported, (int, float)):
+        return None
+    if not math.isfinite(reported) or reported < 0:
+        return None
+    return total + float(reported)
+
+
 def _partial(progress: Any, done: int) -> float:
     """An interrupted epoch's position (2.37 = 37% into the third), as far as it is plausible."""
     if isinstance(progress, (int, float)) and done <= progress < done + 1:
@@ -193,4 +210,6 @@ def prepare_root(staged, engine: str, work: Path) -> Path:
 
 
 def make_workdir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="nndl-train-")
+    from autograder.sandbox.launcher import scratch_prefix  # the pid lets a later run sweep it if we are killed
+
+    return tempfile.TemporaryDirectory(prefix=scratch_prefix("train"))

@@ -35,7 +35,7 @@ def sgd_momentum(w, dw, config=None):
         config = {}
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('momentum', 0.9)
-    v = config.get('velocity', np.zeros_like(w))
+    v = config['velocity'] if 'velocity' in config else np.zeros_like(w)
 
     next_w = None
     # ================================================================== #
@@ -62,7 +62,7 @@ def sgd_nesterov_momentum(w, dw, config=None):
         config = {}
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('momentum', 0.9)
-    v = config.get('velocity', np.zeros_like(w))
+    v = config['velocity'] if 'velocity' in config else np.zeros_like(w)
 
     next_w = None
     # ================================================================== #
@@ -88,7 +88,8 @@ def rmsprop(w, dw, config=None):
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('decay_rate', 0.99)
     config.setdefault('epsilon', 1e-8)
-    config.setdefault('a', np.zeros_like(w))
+    if 'a' not in config:
+        config['a'] = np.zeros_like(w)
 
     next_w = None
     # ================================================================== #
@@ -114,8 +115,10 @@ def adam(w, dw, config=None):
     config.setdefault('beta1', 0.9)
     config.setdefault('beta2', 0.999)
     config.setdefault('epsilon', 1e-8)
-    config.setdefault('v', np.zeros_like(w))
-    config.setdefault('a', np.zeros_like(w))
+    if 'v' not in config:
+        config['v'] = np.zeros_like(w)
+    if 'a' not in config:
+        config['a'] = np.zeros_like(w)
     config.setdefault('t', 0)
 
     next_w = None

@@ -150,16 +150,19 @@ def run_epoch(trainer, seconds):
     """Train until the current epoch ends or ``seconds`` pass; return the snapshot.
 
     Returns a dict: epoch (completed epochs), complete (the epoch ended), progress (epochs as a
-    fraction), steps, train_loss (mean
-    minibatch loss of this call's steps), params, bn_stats.
+    fraction), steps, train_loss (mean minibatch loss of this call's steps), cpu_seconds (this
+    process's CPU time for those steps: unlike wall time, other processes on a busy machine do
+    not inflate it), params, bn_stats.
     """
     deadline = time.monotonic() + float(seconds)
+    cpu_start = time.process_time()
     solver = trainer.solver
     losses = []
     while trainer.step_in_epoch < trainer.iterations_per_epoch and time.monotonic() < deadline:
         solver._step()
         losses.append(float(solver.loss_history[-1]))
         trainer.step_in_epoch += 1
+    cpu_seconds = time.process_time() - cpu_start
     del solver.loss_history[:]  # kept only for this call's mean: no growth over a long run
     complete = trainer.step_in_epoch >= trainer.iterations_per_epoch
     progress = trainer.epoch + trainer.step_in_epoch / float(trainer.iterations_per_epoch)
@@ -171,6 +174,7 @@ def run_epoch(trainer, seconds):
         "progress": progress,
         "steps": len(losses),
         "train_loss": float(np.mean(losses)) if losses else None,
+        "cpu_seconds": cpu_seconds,
         "params": _params_snapshot(trainer.model),
         "bn_stats": _bn_snapshot(trainer.model),
     }
