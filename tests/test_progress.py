@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -245,19 +246,32 @@ run_batch(Path(sys.argv[3]), ctx, jobs=2, quiet=True, grade_fn=tests.staged_grad
 """
 
 
-def test_sigkill_of_the_batch_leaves_no_manager_or_worker_behind(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_or_interrupted_batch_leaves_no_manager_or_worker_behind(tmp_path, sig):
     subs = make_class(tmp_path / "subs", {f"s{i}": f"SLEEP=0.5 v{i}" for i in range(6)})
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(sys.path), __name__, str(subs), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "runner.log"
+    with open(log, "wb") as sink:  # not a pipe: a survivor holding it must fail the test, not hang it
+        proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(sys.path), __name__, str(subs), str(out)],
+                                stdout=sink, stderr=subprocess.STDOUT)
     try:
-        assert wait_until(lambda: len(list(out.glob("*/results.json"))) >= 1), proc.communicate()
+        assert wait_until(lambda: len(list(out.glob("*/results.json"))) >= 1), log.read_text()
         started = descendants(proc.pid)
         assert len(started) >= 3  # the Manager and two workers
     finally:
-        proc.kill()
-        proc.communicate()
-    assert wait_until(lambda: not any(pid_alive(p) for p in started), 10), "processes outlived the batch"
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=15)  # Ctrl-C: the batch stops by itself, closing the channel
+        finally:
+            proc.kill()
+    if sig == signal.SIGINT:
+        assert "stopped: " in log.read_text()  # interrupted mid-batch, not finished
+    survivors = lambda: [p for p in started if pid_alive(p)]  # noqa: E731
+    try:
+        assert wait_until(lambda: not survivors(), 10), "processes outlived the batch"
+    finally:
+        for pid in survivors():  # never leave them running for the next test
+            os.kill(pid, 9)
 
 
 def test_dask_stage_events_reach_the_parent(tmp_path, recording):
