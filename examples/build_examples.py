@@ -81,7 +81,7 @@ def build_ada(dest: Path) -> None:
 BEN_EDITS = {
     "layers.py": [
         # p read as the probability of DROPPING a unit (the 2018/2022 convention)
-        ("mask = ((np.random.rand(*x.shape) < p) / p)", "mask = ((np.random.rand(*x.shape) >= p) / p)"),
+        ("mask = (np.random.rand(*x.shape) < p).astype(x.dtype)", "mask = (np.random.rand(*x.shape) >= p).astype(x.dtype)"),
         # running averages overwritten by the batch statistics, no momentum
         ("running_mean = momentum * running_mean + (1 - momentum) * batch_mean", "running_mean = batch_mean"),
         ("running_var = momentum * running_var + (1 - momentum) * batch_var", "running_var = batch_var"),

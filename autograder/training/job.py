@@ -43,8 +43,10 @@ class EpochRecord:
     #: Accuracy on a fixed sample of the training split (the parent has those labels anyway),
     #: so the report can show the train/validation gap per epoch; None when not evaluable here.
     train_acc: float | None = None
-    #: CPU seconds the child says it has trained for so far, like ``seconds`` (wall time since
-    #: training began) but blind to other processes on a busy machine; shown, never scored.
+    #: CPU seconds since training began, like ``seconds`` (wall time) but blind to other
+    #: processes on a busy machine: the child's own count of its training steps plus this
+    #: thread's snapshot handling and evaluation. Shown, never scored; None when the child's
+    #: count is missing or implausible.
     cpu_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -141,8 +143,8 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
                               timeout=limits.import_timeout + rubric.limits.call_timeout)
             run.built = True
             # The budget is for training: sandbox start-up and the build have their own timeouts.
-            started = time.monotonic()
-            cpu_total = 0.0
+            started, started_cpu = time.monotonic(), time.thread_time()
+            child_cpu = 0.0
             deadline = started + time_limit
             while len([e for e in run.epochs if e.complete]) < epochs:
                 remaining = deadline - time.monotonic()
@@ -168,12 +170,12 @@ def run_training(root: Path, config: dict[str, Any], rubric, data_files: dict[st
                 steps = snap.get("steps") or 0
                 loss = snap.get("train_loss")
                 loss = float(loss) if isinstance(loss, (int, float)) and math.isfinite(loss) else None
-                cpu_total = _add_cpu(cpu_total, snap.get("cpu_seconds"))
+                child_cpu = _add_cpu(child_cpu, snap.get("cpu_seconds"))
                 if complete or steps:
                     run.epochs.append(EpochRecord(
                         epoch=done if complete else _partial(snap.get("progress"), done), train_loss=loss, val_acc=acc,
                         complete=complete, seconds=time.monotonic() - started, train_acc=train_acc,
-                        cpu_seconds=cpu_total))
+                        cpu_seconds=None if child_cpu is None else child_cpu + time.thread_time() - started_cpu))
                     if progress is not None:
                         progress(run.epochs[-1].to_json())
                 if not complete:

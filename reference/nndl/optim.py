@@ -144,13 +144,17 @@ def adam(w, dw, config=None):
     step *= 1 - beta2
     a *= beta2
     a += step                          # a = beta2 * a + (1 - beta2) * dw**2
-    # Bias correction: v_hat = v / (1 - beta1**t), a_hat = a / (1 - beta2**t).
-    np.divide(a, 1 - beta2 ** t, out=step)
-    np.sqrt(step, out=step)
-    step += config['epsilon']          # step = sqrt(a_hat) + epsilon
+    # Bias correction, v_hat = v / (1 - beta1**t) and a_hat = a / (1 - beta2**t), folded into two
+    # numbers rather than applied to whole arrays (Kingma & Ba, end of section 2); exactly:
+    #   learning_rate * v_hat / (sqrt(a_hat) + epsilon) == lr_t * v / (sqrt(a) + eps_t)
+    c = (1 - beta2 ** t) ** 0.5
+    lr_t = config['learning_rate'] * c / (1 - beta1 ** t)
+    eps_t = config['epsilon'] * c
+    np.sqrt(a, out=step)
+    step += eps_t
     np.divide(v, step, out=step)
-    step *= config['learning_rate'] / (1 - beta1 ** t)
-    next_w = np.subtract(w, step, out=step)   # w - learning_rate * v_hat / (sqrt(a_hat) + epsilon)
+    step *= lr_t
+    next_w = np.subtract(w, step, out=step)   # w - lr_t * v / (sqrt(a) + eps_t)
     ### END SOLUTION
 
     return next_w, config

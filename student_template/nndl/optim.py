@@ -35,7 +35,7 @@ def sgd_momentum(w, dw, config=None):
         config = {}
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('momentum', 0.9)
-    v = config['velocity'] if 'velocity' in config else np.zeros_like(w)
+    v = config.get('velocity', np.zeros_like(w))
 
     next_w = None
     # ================================================================== #
@@ -62,7 +62,7 @@ def sgd_nesterov_momentum(w, dw, config=None):
         config = {}
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('momentum', 0.9)
-    v = config['velocity'] if 'velocity' in config else np.zeros_like(w)
+    v = config.get('velocity', np.zeros_like(w))
 
     next_w = None
     # ================================================================== #

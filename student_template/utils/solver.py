@@ -29,6 +29,18 @@ _DEFAULTS = {
 }
 
 
+def _python_number(value):
+    """A NumPy scalar (or 0-d array) as the Python number it holds; anything else unchanged.
+
+    Under NumPy 2's promotion rules ``np.float64(1e-3) * w`` is float64 even when w is float32,
+    while ``1e-3 * w`` stays float32: a learning rate drawn with ``10 ** np.random.uniform(...)``
+    would otherwise turn a float32 model's weights into float64 after the first update.
+    """
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+        return value.item()
+    return value
+
+
 def resolve_update_rule(rule):
     """A callable is used as is; a name is looked up in ``nndl.optim`` (imported on demand, so
     whichever ``nndl`` is importable when the Solver is built provides the rules)."""
@@ -73,8 +85,9 @@ class Solver(object):
             raise ValueError('Unrecognized arguments %s' % ', '.join('"%s"' % k for k in unknown))
         options = dict(_DEFAULTS, **kwargs)
         self.update_rule = resolve_update_rule(options['update_rule'])
-        self.optim_config = dict(options['optim_config'] or {})
-        self.lr_decay = options['lr_decay']
+        # Hyperparameters as Python numbers, so they never change the dtype of the weights.
+        self.optim_config = {k: _python_number(v) for k, v in (options['optim_config'] or {}).items()}
+        self.lr_decay = _python_number(options['lr_decay'])
         self.batch_size = options['batch_size']
         self.num_epochs = options['num_epochs']
         self.num_train_samples = options['num_train_samples']

@@ -19,7 +19,8 @@ def affine_forward(x, w, b):
     Returns (out, cache): out has shape (N, M); cache is (x, w, b) for the backward pass.
     """
     out = None
-    out = x.reshape(x.shape[0], -1).dot(w) + b
+    out = x.reshape(x.shape[0], -1).dot(w)
+    out += b
     cache = (x, w, b)
     return out, cache
 
@@ -90,10 +91,12 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     out, cache = None, None
     if mode == 'train':
         batch_mean = x.mean(axis=0)
-        batch_var = x.var(axis=0)
+        x_hat = x - batch_mean                        # centred first: the variance reuses it
+        batch_var = (x_hat * x_hat).mean(axis=0)      # biased (1/N), like x.var(axis=0)
         inv_std = 1.0 / np.sqrt(batch_var + eps)
-        x_hat = (x - batch_mean) * inv_std
-        out = gamma * x_hat + beta
+        x_hat *= inv_std
+        out = gamma * x_hat
+        out += beta
         cache = (x_hat, gamma, inv_std)
         running_mean = momentum * running_mean + (1 - momentum) * batch_mean
         running_var = momentum * running_var + (1 - momentum) * batch_var
@@ -121,12 +124,17 @@ def batchnorm_backward(dout, cache):
     """
     dx, dgamma, dbeta = None, None, None
     x_hat, gamma, inv_std = cache
+    N = dout.shape[0]
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
-    # With g = dL/dx_hat, the mean and variance depend on every row, which gives
-    #   dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)).
-    g = dout * gamma
-    dx = inv_std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))
+    # With g = dL/dx_hat = gamma * dout, the mean and variance depend on every row, which gives
+    #   dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)),
+    # and mean(g) = gamma * dbeta / N, mean(g * x_hat) = gamma * dgamma / N, so
+    #   dx = gamma * inv_std * (dout - dbeta / N - x_hat * dgamma / N).
+    dx = x_hat * (dgamma / N)
+    np.subtract(dout, dx, out=dx)
+    dx -= dbeta / N
+    dx *= gamma * inv_std
     return dx, dgamma, dbeta
 
 
@@ -153,7 +161,9 @@ def dropout_forward(x, dropout_param):
     out = None
 
     if mode == 'train':
-        mask = ((np.random.rand(*x.shape) < p) / p).astype(x.dtype, copy=False)
+        # The mask is built in x's dtype: kept units are scaled by 1/p, dropped ones are 0.
+        mask = (np.random.rand(*x.shape) < p).astype(x.dtype)
+        mask /= p
         out = x * mask
     elif mode == 'test':
         out = x

@@ -153,8 +153,10 @@ class FullyConnectedNet(object):
 
         loss, grads = 0.0, {}
         loss, dscores = softmax_loss(scores, y)
-        weights = [self.params['W%d' % i] for i in range(1, L + 1)]
-        loss += 0.5 * self.reg * sum(np.sum(W * W) for W in weights)
+        # The L2 penalty (weights only) costs a pass over every weight: none when reg is 0.
+        if self.reg:
+            weights = [self.params['W%d' % i] for i in range(1, L + 1)]
+            loss += 0.5 * self.reg * sum(np.sum(W * W) for W in weights)
 
         dhidden, grads['W%d' % L], grads['b%d' % L] = affine_backward(dscores, scores_cache)
         for i in range(L - 1, 0, -1):
@@ -168,7 +170,8 @@ class FullyConnectedNet(object):
             else:
                 dhidden, grads['W%d' % i], grads['b%d' % i] = affine_relu_backward(
                     dhidden, layer_cache)
-        for i in range(1, L + 1):
-            grads['W%d' % i] += self.reg * self.params['W%d' % i]
+        if self.reg:
+            for i in range(1, L + 1):
+                grads['W%d' % i] += self.reg * self.params['W%d' % i]
 
         return loss, grads

@@ -80,12 +80,23 @@ def rmsprop(w, dw, config=None):
     config.setdefault('learning_rate', 1e-2)
     config.setdefault('decay_rate', 0.99)
     config.setdefault('epsilon', 1e-8)
-    config.setdefault('a', np.zeros_like(w))
+    if 'a' not in config:
+        config['a'] = np.zeros_like(w)
 
     next_w = None
     decay = config['decay_rate']
-    config['a'] = decay * config['a'] + (1 - decay) * dw * dw
-    next_w = w - config['learning_rate'] * dw / (np.sqrt(config['a']) + config['epsilon'])
+    a = config['a']
+    # The running average is updated in place; `step` is the one scratch array of the update.
+    step = np.empty_like(a)
+    np.multiply(dw, dw, out=step)
+    step *= 1 - decay
+    a *= decay
+    a += step                          # a = decay * a + (1 - decay) * dw**2
+    np.sqrt(a, out=step)
+    step += config['epsilon']
+    np.divide(dw, step, out=step)
+    step *= config['learning_rate']    # step = learning_rate * dw / (sqrt(a) + epsilon)
+    next_w = np.subtract(w, step, out=step)
 
     return next_w, config
 
@@ -102,18 +113,36 @@ def adam(w, dw, config=None):
     config.setdefault('beta1', 0.9)
     config.setdefault('beta2', 0.999)
     config.setdefault('epsilon', 1e-8)
-    config.setdefault('v', np.zeros_like(w))
-    config.setdefault('a', np.zeros_like(w))
+    if 'v' not in config:
+        config['v'] = np.zeros_like(w)
+    if 'a' not in config:
+        config['a'] = np.zeros_like(w)
     config.setdefault('t', 0)
 
     next_w = None
     beta1, beta2 = config['beta1'], config['beta2']
     config['t'] += 1
     t = config['t']
-    config['v'] = beta1 * config['v'] + (1 - beta1) * dw
-    config['a'] = beta2 * config['a'] + (1 - beta2) * dw * dw
-    v_hat = config['v'] / (1 - beta1 ** t)
-    a_hat = config['a'] / (1 - beta2 ** t)
-    next_w = w - config['learning_rate'] * v_hat / (np.sqrt(a_hat) + config['epsilon'])
+    v, a = config['v'], config['a']
+    # Both moments are updated in place; `step` is the one scratch array of the update.
+    step = np.empty_like(v)
+    np.multiply(dw, 1 - beta1, out=step)
+    v *= beta1
+    v += step                          # v = beta1 * v + (1 - beta1) * dw
+    np.multiply(dw, dw, out=step)
+    step *= 1 - beta2
+    a *= beta2
+    a += step                          # a = beta2 * a + (1 - beta2) * dw**2
+    # Bias correction, v_hat = v / (1 - beta1**t) and a_hat = a / (1 - beta2**t), folded into two
+    # numbers rather than applied to whole arrays (Kingma & Ba, end of section 2); exactly:
+    #   learning_rate * v_hat / (sqrt(a_hat) + epsilon) == lr_t * v / (sqrt(a) + eps_t)
+    c = (1 - beta2 ** t) ** 0.5
+    lr_t = config['learning_rate'] * c / (1 - beta1 ** t)
+    eps_t = config['epsilon'] * c
+    np.sqrt(a, out=step)
+    step += eps_t
+    np.divide(v, step, out=step)
+    step *= lr_t
+    next_w = np.subtract(w, step, out=step)   # w - lr_t * v / (sqrt(a) + eps_t)
 
     return next_w, config
