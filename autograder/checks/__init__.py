@@ -30,6 +30,10 @@ from .oracle import Expected, ReferenceUnavailable
 __all__ = ["CHECKS", "ChecksOutcome", "run_checks", "write_public_data", "DIAGNOSES", "describe",
            "CheckContext", "CheckDef", "Verdict"]
 
+#: Sandbox notes true of every submission (not about the student's code): left out of the warnings.
+#: The specific "np.<alias> was used" note is kept.
+GENERIC_NOTES = ("NumPy-1 aliases removed in NumPy",)
+
 #: Student modules imported up front, so an import error is reported once, as a warning.
 STUDENT_MODULES = ("nndl.layers", "nndl.fc_net", "nndl.optim")
 
@@ -85,6 +89,8 @@ def run_checks(sb, rubric: Rubric, profile: str = "instructor", public_data: Pat
         if result.status == "passed" and result.diagnosis:
             outcome.waived.append(result.diagnosis)
     for note in getattr(sb, "warnings", []) or []:
+        if note.startswith(GENERIC_NOTES):
+            continue
         if note not in outcome.warnings:
             outcome.warnings.append(note)
     outcome.seconds = time.monotonic() - started

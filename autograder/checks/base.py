@@ -28,12 +28,14 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "dropout.backward": ("dropout.forward_train",),
     "batchnorm.backward": ("batchnorm.forward_train",),
     "batchnorm.forward_test": ("batchnorm.running_stats",),
+    "batchnorm.running_stats": ("batchnorm.forward_train",),
     "fc_net.loss_grads": ("layers.affine", "layers.relu"),
     "fc_net.regularization": ("layers.affine", "layers.relu"),
     "fc_net.batchnorm": ("batchnorm.forward_train", "batchnorm.backward", "layers.affine", "layers.relu"),
     "fc_net.dropout": ("dropout.forward_train", "dropout.backward", "batchnorm.forward_train", "batchnorm.backward",
-                       "layers.affine", "layers.relu"),
-    "fc_net.test_mode": ("batchnorm.forward_test", "dropout.forward_test", "layers.affine", "layers.relu"),
+                       "layers.affine", "layers.relu", "fc_net.loss_grads", "fc_net.batchnorm"),
+    "fc_net.test_mode": ("batchnorm.forward_test", "batchnorm.running_stats", "dropout.forward_test", "layers.affine",
+                         "layers.relu", "fc_net.batchnorm"),
 }
 
 MAX_MESSAGE = 1200
@@ -194,8 +196,10 @@ class CheckContext:
                 raise
             exc_type = getattr(exc, "exc_type", type(exc).__name__)
             text = getattr(exc, "message", str(exc))
-            diag = "not_implemented" if _none_error(exc_type, text) else None
-            v.add(name, False, weight=weight, message=f"raised {exc_type}: {text}", diagnosis=diag)
+            missing = missing_module(exc_type, text)
+            diag = "not_implemented" if _none_error(exc_type, text) else "import_failed" if missing else None
+            v.add(name, False, weight=weight, message=f"raised {exc_type}: {text}", diagnosis=diag,
+                  **({"module": missing, "where": _where(exc)} if missing else {}))
             if v.traceback is None:
                 v.traceback = _tb_text(getattr(exc, "traceback", None))
         return False, None
@@ -225,6 +229,24 @@ def _none_error(exc_type: str, text: Any) -> bool:
     """The error a template stub causes downstream: something is still None."""
     return exc_type == "NotImplementedError" or (
         exc_type in ("TypeError", "AttributeError") and "NoneType" in str(text))
+
+
+def _where(exc: BaseException) -> str:
+    """" (nndl/x.py, line n)" for the student's innermost frame, or ""."""
+    frames = getattr(exc, "frames", None) or []
+    try:
+        file, line = frames[-1][0], frames[-1][1]
+    except (IndexError, TypeError):
+        return ""
+    return f" ({file}, line {line})"
+
+
+def missing_module(exc_type: str, text: Any) -> str | None:
+    """The module named by "No module named 'x'" (an import of something that is not there)."""
+    if exc_type not in ("ModuleNotFoundError", "ImportError"):
+        return None
+    found = re.search(r"No module named '([^']+)'", str(text))
+    return found.group(1) if found else None
 
 
 def _target(target: str) -> str:
@@ -303,6 +325,10 @@ def _classify(exc: BaseException, errors: dict[str, type], grader_errors: list[s
         if _none_error(exc_type, text):
             return ("failed", f"Not implemented yet: your code raised {exc_type}: {text} "
                     "(a function it uses probably still returns None).", "not_implemented", tb)
+        missing = missing_module(exc_type, text)
+        if missing:
+            return "error", f"{describe('import_failed', module=missing, where=_where(exc))} (Your code raised {exc_type}: {text}.)", \
+                "import_failed", tb
         return "error", f"Your code raised {exc_type}: {text}", None, tb
     if _is(exc, errors, "WorkerCrashed"):
         # str(exc) already says how: "killed by signal SIGSEGV", "exited with code 3", memory
@@ -378,6 +404,8 @@ def failed_dependencies(check_id: str, prior: dict[str, CheckResult]) -> list[st
 
 
 def _blame_dependencies(result: CheckResult, prior: dict[str, CheckResult]) -> None:
+    if result.diagnosis == "import_failed":
+        return  # the missing module is the cause, whatever else failed
     failed = failed_dependencies(result.check_id, prior)
     if failed:
         which = "which failed its own check" if len(failed) == 1 else "which failed their own checks"

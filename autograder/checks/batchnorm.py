@@ -51,6 +51,10 @@ def _train_candidates(x, gamma, beta):
         ("batchnorm.eps_missing", lambda: gamma * (x - mu) / np.sqrt(var) + beta),
         ("batchnorm.var_ddof1", lambda: gamma * (x - mu) / np.sqrt(x.var(axis=0, ddof=1) + EPS) + beta),
         ("batchnorm.stats_no_axis", lambda: gamma * (x - x.mean()) / np.sqrt(x.var() + EPS) + beta),
+        # np.var(x) (or np.mean(x)) alone without axis=0, the other statistic per feature
+        ("batchnorm.stats_no_axis", lambda: gamma * (x - mu) / np.sqrt(x.var() + EPS) + beta),
+        ("batchnorm.stats_no_axis", lambda: gamma * (x - mu) / np.sqrt(np.mean((x - mu) ** 2) + EPS) + beta),
+        ("batchnorm.stats_no_axis", lambda: gamma * (x - x.mean()) / np.sqrt(var + EPS) + beta),
         ("batchnorm.gamma_beta_swapped", lambda: beta * (x - mu) / np.sqrt(var + EPS) + gamma),
     ]
 
@@ -85,7 +89,13 @@ def _running_candidates(x, bn_param, momentum):
         "batchnorm.running_var_ddof1": (momentum * rm + (1 - momentum) * mu,
                                         momentum * rv + (1 - momentum) * x.var(axis=0, ddof=1)),
         "batchnorm.momentum_ignored": (0.9 * rm + 0.1 * mu, 0.9 * rv + 0.1 * var),
+        "batchnorm.stats_no_axis": (momentum * rm + (1 - momentum) * x.mean(),
+                                    momentum * rv + (1 - momentum) * x.var()),
     }
+
+
+#: Running-stat fingerprints recognisable from the variance alone (the mean may be right).
+VAR_ONLY = ("batchnorm.running_var_ddof1", "batchnorm.stats_no_axis")
 
 
 @check("batchnorm.running_stats")
@@ -136,7 +146,7 @@ def running_stats(ctx: CheckContext) -> Verdict:
                 if first_match(got[0], [(diag, cand_m)]) and first_match(got[1], [(diag, cand_v)]):
                     v.diagnose(diag)
                     break
-                if diag == "batchnorm.running_var_ddof1" and first_match(got[1], [(diag, cand_v)]):
+                if diag in VAR_ONLY and first_match(got[1], [(diag, cand_v)]):
                     v.diagnose(diag)
                     break
     return v

@@ -20,6 +20,7 @@ DIAGNOSES: dict[str, str] = {
     # --- generic -----------------------------------------------------------------------------
     "not_implemented": "{what} returns None: this part is still the template's stub, implement it.",
     "not_finite": "{what} contains NaN or infinity for ordinary inputs; check for a division by zero or an overflow.",
+    "import_failed": "Your code imports {module}{where}, which is neither in your submission nor available to the grader: remove that import (editors sometimes add such lines) so the modules that use it load.",
     "wrong_shape": "{what} has the wrong shape; compare it with the shapes in the docstring.",
     # --- layers --------------------------------------------------------------------------------
     "layers.affine_no_reshape": "affine_forward fails or is wrong on a 4-D input: flatten x to (N, D) with x.reshape(x.shape[0], -1) before the product.",
@@ -69,6 +70,7 @@ DIAGNOSES: dict[str, str] = {
     "fc_net.l2_missing_in_loss": "The loss has no L2 penalty: add 0.5 * reg * sum(W**2) over every layer's W.",
     "fc_net.l2_missing_in_grads": "The loss includes the L2 penalty but the gradients do not: add reg * W to each dW.",
     "fc_net.l2_skips_output_layer": "The output layer's W is left out of the L2 penalty: regularise every layer's W.",
+    "fc_net.l2_output_missing_in_loss": "The loss leaves the output layer's W out of the L2 penalty although the gradients include reg * W for it: add 0.5 * reg * sum(W**2) for every layer's W to the loss.",
     "fc_net.l2_on_all_params": "The L2 penalty also covers biases (or gamma/beta): regularise the weights W only.",
     "fc_net.dropout_not_called": "With dropout > 0 in training mode the net never calls dropout_forward: add a dropout layer after each hidden ReLU.",
     "fc_net.dropout_called_twice": "dropout_forward is called twice per layer (one call's output for the forward pass, another call's cache for the backward pass), so the backward pass uses a different mask: call it once and keep both out and cache.",
@@ -79,6 +81,8 @@ DIAGNOSES: dict[str, str] = {
     "fc_net.dropout_at_test": "loss(X) with y=None still applies dropout: in test mode dropout must be the identity.",
     "fc_net.bn_mode_template_bug": "The template line `bn_param[mode] = mode` sets a key named after the mode instead of 'mode', so batchnorm stays in train mode at test time: write bn_param['mode'] = mode.",
     "fc_net.bn_called_twice": "batchnorm_forward runs twice per layer in one loss call, so the running statistics are updated twice per step: call it once and keep both out and cache.",
+    "fc_net.gamma_beta_swapped": "The net passes beta where gamma is expected (and gamma for beta): match the argument order of your batchnorm helper's signature.",
+    "fc_net.bn_running_stats_not_kept": "After training calls the net's bn_params hold no running statistics (is batchnorm_forward given a fresh dict?): pass each layer its own bn_param from self.bn_params, so test mode can use the running averages.",
     "fc_net.bn_test_batch_stats": "At test time batchnorm normalises with the batch statistics instead of the running ones.",
     # --- optim ---------------------------------------------------------------------------------
     "optim.state_not_stored": "config[{key!r}] is not stored back into the returned config, so the state restarts every step.",

@@ -203,9 +203,21 @@ def backward(ctx: CheckContext) -> Verdict:
     if ok:
         ok, dx = ctx.attempt(v, name, lambda: ctx.call("layers:dropout_backward", dout, res[1]))
         if ok:
-            if dx is None:
-                v.add(name, False, diagnosis="dropout.backward_test_missing", message="returned None in test mode")
+            useless = _nothing_useful(dx)
+            if useless:
+                v.add(name, False, diagnosis="dropout.backward_test_missing", message=f"returned {useless} in test mode")
                 v.diagnose("dropout.backward_test_missing")
             else:
                 v.compare(name, dx, dout, what="test-mode dx")
     return v
+
+
+def _nothing_useful(dx) -> str | None:
+    """What a test-mode backward left as a stub returns: None, a bare number, or all zeros."""
+    if dx is None:
+        return "None"
+    if isinstance(dx, (bool, int, float, np.number)) or (isinstance(dx, np.ndarray) and dx.ndim == 0):
+        return f"the number {dx!r}"
+    if isinstance(dx, np.ndarray) and dx.dtype.kind in "fiub" and dx.size and not np.any(dx):
+        return "all zeros"
+    return None
