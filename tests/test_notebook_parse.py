@@ -256,3 +256,13 @@ def test_score_execution_partial():
     status, score, msg = score_execution(cells, 5.0)
     assert status == "failed" and score == pytest.approx(3.75) and "3 of 4" in msg
     assert score_execution(cells[:2], 5.0)[:2] == ("passed", 5.0)
+
+
+def test_generated_template_placeholder_is_not_an_answer():
+    from autograder.template import ANSWER_PLACEHOLDER, REFERENCE, strip_notebook
+
+    template = nbformat.reads(strip_notebook((REFERENCE / "Dropout.ipynb").read_text()), as_version=4)
+    assert any(c.source == ANSWER_PLACEHOLDER for c in template.cells)
+    assert extract_answer(template)["present"] is False
+    reference = nbformat.read(REFERENCE / "Dropout.ipynb", as_version=4)
+    assert extract_answer(reference)["present"] is True

@@ -42,8 +42,15 @@ def _clean(text: str) -> str:
     return text.strip()[:MAX_ANSWER_CHARS]
 
 
+_PLACEHOLDER_PHRASES = re.compile(
+    r"(?i)\b(?:type |write )?your answer(?: goes)?(?: here)?\b|\bwrite (?:it|here)\b|\btodo\b")
+
+
 def _substantive(text: str) -> bool:
-    return len(re.findall(r"[A-Za-z]{2,}", text)) >= _MIN_WORDS
+    """Three real words once markdown emphasis and placeholder phrases (the template's
+    "**Your answer:** _write your answer here._") are taken out."""
+    plain = _PLACEHOLDER_PHRASES.sub(" ", re.sub(r"[*_`]+", " ", text))
+    return len(re.findall(r"[A-Za-z]{2,}", plain)) >= _MIN_WORDS
 
 
 def extract_answer(nb) -> dict:
