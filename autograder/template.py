@@ -34,7 +34,7 @@ ANSWER_PLACEHOLDER = "**Your answer:** _write your answer here._"
 REFERENCE = PROJECT_ROOT / "reference"
 TEMPLATE = PROJECT_ROOT / "student_template"
 #: Hand-written files of the template that are not derived from reference/ (kept as they are).
-TEMPLATE_OWN = ("README.md", ".github", ".autograder")
+TEMPLATE_OWN = ("README.md", ".github", ".autograder", ".gitignore")
 
 
 class TemplateError(ValueError):
