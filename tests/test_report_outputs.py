@@ -39,7 +39,7 @@ def test_grades_csv_round_trips(written, rubric):
     out, results, _ = written
     rows = list(csv.DictReader(io.StringIO((out / "grades.csv").read_text(encoding="utf-8"))))
     assert list(rows[0]) == ["id", "total", "max_total", "implementation", "notebook", "training",
-                             "validation_accuracy", "claimed_accuracy", "flags"]
+                             "validation_accuracy", "claimed_accuracy", "dataset", "flags"]
     by_id = {row["id"]: row for row in rows}
     assert set(by_id) == {r.submission_id for r in results}
     for r in results:
@@ -53,6 +53,7 @@ def test_grades_csv_round_trips(written, rubric):
         else:
             assert float(row["validation_accuracy"]) == pytest.approx(100 * r.validation_accuracy, abs=0.006)
         assert set(filter(None, row["flags"].split(";"))) >= set(r.flags)
+        assert row["dataset"] == r.dataset
 
 
 def test_csv_neutralises_spreadsheet_formulas():

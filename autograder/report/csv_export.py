@@ -12,7 +12,8 @@ from .files import write_page
 from .view import fmt_score, review_reasons
 
 BASE_COLUMNS = ("id", "total", "max_total")
-TAIL_COLUMNS = ("validation_accuracy", "claimed_accuracy", "flags")
+#: "dataset" says "synthetic:..." when accuracies come from the synthetic stand-in, not CIFAR-10.
+TAIL_COLUMNS = ("validation_accuracy", "claimed_accuracy", "dataset", "flags")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -46,7 +47,7 @@ def grades_csv(results: list[SubmissionResult], rubric: Rubric | None = None) ->
         row = {"id": _cell(r.submission_id), "total": fmt_score(r.score), "max_total": fmt_score(r.max_score),
                "validation_accuracy": _percent(r.validation_accuracy),
                "claimed_accuracy": _percent(claimed) if isinstance(claimed, (int, float)) else "",
-               "flags": ";".join(review_reasons(r))}
+               "dataset": _cell(r.dataset), "flags": ";".join(review_reasons(r))}
         for p in PARTS:
             if p in cols:
                 row[p] = fmt_score(parts[p][0]) if p in parts else "0"
