@@ -89,3 +89,32 @@ def test_every_fingerprint_has_a_fixture():
     covered = {d for f in (*BUGS, TEMPLATE_BN_MODE_BUG) for d in f.fails.values()}
     assert len(covered) >= 15
     assert covered <= set(DIAGNOSES)
+
+
+def _fixture(name: str) -> Fixture:
+    return next(f for f in (*BUGS, *ALTERNATIVES) if f.name == name)
+
+
+def test_dropout_in_the_wrong_layers_costs_at_least_half_the_check(tmp_path):
+    # The backward pass agrees with the recorded masks, so only the placement sub-case fails: it
+    # must weigh as much as the loss and gradients together.
+    r = by_id(grade(build_submission(_fixture("dropout_only_after_last_hidden"), tmp_path)))["fc_net.dropout"]
+    assert r.diagnosis == "fc_net.dropout_wrong_layers" and "1 time(s) for 2 hidden" in r.message
+    assert 0 < r.score <= r.max_score / 2
+
+
+def test_missing_module_is_named_once_with_the_importing_file(tmp_path):
+    outcome = grade(build_submission(_fixture("layer_utils_imports_fast_layers"), tmp_path))
+    for r in outcome.results:
+        if r.check_id.startswith("fc_net."):
+            assert "nndl.fast_layers (nndl/layer_utils.py, line 4)" in r.message, r.message
+            assert "probably caused by" not in r.message  # the import is the cause, not another check
+        else:
+            assert r.status == "passed", (r.check_id, r.message)
+
+
+def test_warnings_name_the_numpy_aliases_used_not_the_generic_note(tmp_path):
+    outcome = grade(build_submission(_fixture("operators_aliases_and_ide_imports"), tmp_path))
+    assert any("np.product was used" in w for w in outcome.warnings)
+    assert not any(w.startswith("NumPy-1 aliases removed") for w in outcome.warnings)
+    assert all(r.status == "passed" for r in outcome.results)

@@ -166,3 +166,49 @@ def test_partial_credit_by_sub_case_weight():
     assert result.diagnosis == "layers.relu_wrong_gate"
     assert result.message.startswith(DIAGNOSES["layers.relu_wrong_gate"][:30])
     assert [c["name"] for c in result.details["cases"]] == ["a", "b"]
+
+
+def test_a_missing_module_is_diagnosed_with_the_file_that_imports_it():
+    exc = StudentError("ModuleNotFoundError", "No module named 'nndl.fast_layers'", "",
+                       [["nndl/layer_utils.py", 4, "<module>"], ["nndl/fc_net.py", 3, "<module>"]])
+
+    def fn(ctx):
+        raise exc
+
+    result = base.run_check(base.CheckDef("layers.relu", fn), _ctx(), [])
+    assert result.status == "error" and result.diagnosis == "import_failed"
+    assert "nndl.fast_layers (nndl/fc_net.py, line 3)" in result.message
+    assert base.missing_module("ValueError", "No module named 'x'") is None
+
+
+# ---- per-topic helpers ------------------------------------------------------------------------------
+
+def test_bn_params_in_a_dict_are_read_in_layer_order():
+    from autograder.checks.fc_net import bn_list
+
+    layers = {f"bn_param{i}": {"mode": "train", "i": i} for i in (10, 2, 1)}
+    assert [p["i"] for p in bn_list(layers)] == [1, 2, 10]
+    assert bn_list([{"mode": "train"}]) == [{"mode": "train"}]
+    assert bn_list({}) is None and bn_list([1, 2]) is None and bn_list(None) is None
+
+
+@pytest.mark.parametrize("dx, useless", [(None, True), (0, True), (np.float64(0.0), True), (np.zeros((2, 3)), True),
+                                         (np.ones((2, 3)), False), ("text", False)])
+def test_a_test_mode_dropout_backward_stub_is_recognised(dx, useless):
+    from autograder.checks.dropout import _nothing_useful
+
+    assert bool(_nothing_useful(dx)) is useless
+
+
+def test_optimizer_steps_accept_both_eps_placements_and_reject_a_wrong_rule():
+    from autograder.checks.optim import _compare_step
+
+    w = np.linspace(-1e-4, 1e-4, 6)  # w near 0: comparing w itself would magnify rounding
+    a = np.full(6, 2.5e-3)
+    dw = np.full(6, 0.5)
+    outside = w - 1e-2 * dw / (np.sqrt(a) + 1e-8)
+    inside = w - 1e-2 * dw / np.sqrt(a + 1e-8)
+    v = base.Verdict()
+    assert _compare_step(v, "eps inside", inside, outside, w, "next_w")
+    assert not _compare_step(v, "no sqrt", w - 1e-2 * dw / (a + 1e-8), outside, w, "next_w")
+    assert not _compare_step(v, "None", None, outside, w, "next_w")

@@ -163,6 +163,14 @@ class CheckContext:
         """Expected values from the reference (live or replayed), keyed for this check."""
         return self.expected(self.check_id, key, fn, *inputs)
 
+    def ref_optional(self, key: str, fn: Callable[..., Any], *inputs: Any) -> Any:
+        """Like `ref`, for values that only refine a diagnosis: None where the replayed public data
+        lacks them, so a missing value never turns a failed check into a skipped one."""
+        try:
+            return self.ref(key, fn, *inputs)
+        except ReferenceUnavailable:
+            return None
+
     def call(self, target: str, *args: Any, **kwargs: Any) -> Any:
         """Call a student function, e.g. ``ctx.call("layers:affine_forward", x, w, b)``."""
         return self.sb.call(_target(target), *args, **kwargs)
