@@ -222,7 +222,21 @@ def test_a_worker_dying_mid_stage_closes_that_submissions_stages(tmp_path, recor
     assert bob[-1] == ("result", "error") and ("notebook", "done") not in bob
     err = capsys.readouterr().err
     assert re.search(r"\[notebook \d/2\] bob stopped", err) and re.search(r"\[training \d/2\] bob not run", err)
-    assert per_submission(recording)["ada"] == IN_ORDER
+    # ada may have been running when bob's worker died: the batch then re-grades it on its own
+    # (to find the culprit), so a cut-off run's events may come first; every run is in order and
+    # the last one is complete.
+    ada = per_submission(recording)["ada"]
+    assert ada[-1] == ("result", "ok")
+    stages_only = IN_ORDER[:-1]
+    runs, current = [], []
+    for event in ada[:-1]:
+        if event == stages_only[0] and current:
+            runs.append(current)
+            current = []
+        current.append(event)
+    runs.append(current)
+    assert all(run == stages_only[:len(run)] for run in runs), runs
+    assert runs[-1] == stages_only
 
 
 def test_grade_functions_without_on_stage_still_count_every_stage(tmp_path, capsys):
