@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import READ_ONLY_MODE, replacing
 from .results import write_json_atomic
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -316,7 +317,12 @@ class Splits:
 
     def load(self, name: str) -> np.ndarray:
         """A read-only memory map of one split file."""
-        return np.load(self.files[name], mmap_mode="r", allow_pickle=False)
+        return open_npy(self.files[name])
+
+
+def open_npy(path: Path | str) -> np.ndarray:
+    """A read-only memory map of an ``.npy`` file (never a pickle): shared page cache, no copy."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def dataset_identity(folder: Path | str, *sizes: int) -> str:
@@ -330,37 +336,21 @@ def dataset_identity(folder: Path | str, *sizes: int) -> str:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     """Write an ``.npy`` so a concurrent reader sees the whole file or none of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path, mode=READ_ONLY_MODE) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
 
 
 def _write_centered_atomic(path: Path, images: np.ndarray, mean_image: np.ndarray,
                            chunk: int = 4096) -> None:
     """Write ``images - mean`` as float32 NCHW ``.npy``, a chunk at a time (no full float64 copy)."""
     n = images.shape[0]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path, mode=READ_ONLY_MODE, durable=False) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, 3, 32, 32))
         for lo in range(0, n, chunk):
             block = images[lo:lo + chunk].astype(np.float64) - mean_image
             out[lo:lo + chunk] = block.astype(np.float32).transpose(0, 3, 1, 2)
         out.flush()
         del out
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_split_dir(dest: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

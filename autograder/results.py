@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .atomic import replacing
 
 #: Fine-grained outcome of one check. Gradescope only knows passed/failed; the fine status
 #: travels in ``extra_data.status``.
@@ -250,38 +250,14 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> Path:
-    """Replace `path` atomically (temp file + rename), mode 0644; `durable` also fsyncs first.
+    """Replace `path` atomically, mode 0644 less the umask; `durable` also fsyncs first.
 
     Results are durable (a crash must not lose a grade); report pages skip the fsync, which was
     a third of the time to render a 300-student class, since they can always be rebuilt.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; results are shared with staff
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o644 & ~_umask()
+    with replacing(path, durable=durable) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def _finite(x: Any) -> float:

@@ -130,9 +130,6 @@ class Rubric:
     def check(self, check_id: str) -> CheckSpec | None:
         return self.checks.get(check_id)
 
-    def checks_in(self, prefix: str) -> list[CheckSpec]:
-        return [c for cid, c in self.checks.items() if cid.startswith(prefix)]
-
     def fingerprint(self) -> str:
         """Content hash of the rubric's meaning (not its comments): part of every cache key."""
         blob = json.dumps(self.raw, sort_keys=True, default=str).encode()

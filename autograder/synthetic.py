@@ -12,15 +12,14 @@ fully-connected net lands well above chance but below 100%.
 
 from __future__ import annotations
 
-import os
 import pickle
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import replacing
 from .data import (IMAGE_SIZE, META_FILE, NUM_CLASSES, TEST_BATCH, TRAIN_BATCHES,
                    is_synthetic_folder)
 
@@ -146,14 +145,8 @@ def _emit(obj: Any, write) -> None:
 
 def _dump(path: Path, obj: dict) -> None:
     """Write one dataset file atomically, in the real files' pickle dialect."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_py2_pickle(obj))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path, durable=False) as tmp:
+        tmp.write_bytes(_py2_pickle(obj))
 
 
 def write_synthetic_cifar10(folder: Path | str, n_per_batch: int = 1000, n_test: int = 1000,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 import numpy as np
 import pytest
 
-from autograder import PROJECT_ROOT
 from autograder.refimpl import ref_fc_net
 from autograder.training.evaluate import NotEvaluable, ReferenceEvaluator, accuracy_of, decode_value
 
@@ -16,11 +15,7 @@ CONFIG = {"model_module": "nndl.fc_net", "model_class": "FullyConnectedNet", "mo
 
 
 def _loop():
-    path = PROJECT_ROOT / "autograder" / "sandbox" / "inside" / "train_loop.py"
-    spec = importlib.util.spec_from_file_location("_train_loop_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("autograder.sandbox.inside.train_loop")
 
 
 @pytest.fixture

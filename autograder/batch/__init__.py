@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..atomic import temp_glob
 from ..results import SubmissionResult
-from .cache import key_for_source, reusable
+from .cache import key_for_source, reusable, run_key_parts
 from .worker import accepts_on_stage, error_result
 
 LOCK_NAME = ".batch.lock"
@@ -98,13 +99,14 @@ def _grade(submissions: Path, ctx, jobs, force, only, dask_scheduler, quiet, gra
 
     by_id: dict[str, SubmissionResult] = {}
     todo: list[Task] = []
+    run_parts = run_key_parts(ctx)  # the same for every submission: hashed once, not per source
     for source in sources:
         stored = _read(result_path(ctx.out_dir, source.id))
         if selected is not None and source.id not in selected:
             if stored is not None:  # not asked for: keep whatever is there
                 by_id[source.id] = stored
             continue
-        key = key_for_source(source, ctx)
+        key = key_for_source(source, ctx, run_parts)
         if not force and selected is None and reusable(stored, key):
             by_id[source.id] = stored
             outcome.reused.append(source.id)
@@ -223,7 +225,7 @@ def _rebuild_reports(out_dir: Path, ctx, outcome: BatchOutcome) -> None:
 
 def _remove_stale_temp_files(out_dir: Path) -> None:
     """Half-written temporaries left by a killed run (results.json itself is never partial)."""
-    for tmp in Path(out_dir).glob("*/.results.json.*.tmp"):
+    for tmp in Path(out_dir).glob(f"*/{temp_glob('results.json')}"):
         try:
             tmp.unlink()
         except OSError:

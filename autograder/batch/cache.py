@@ -15,15 +15,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from .. import __version__
+from ..submission import IGNORED_DIRS
 
-try:  # folders staging never copies cannot change a grade (a student's CIFAR copy, .git, venvs)
-    from ..submission import IGNORED_DIRS as _STAGING_IGNORES
-except ImportError:  # submission.py without it: the safe minimum
-    _STAGING_IGNORES = {".git", "__pycache__"}
-SKIP_DIRS = frozenset(_STAGING_IGNORES)
+#: Folders staging never copies cannot change a grade (a student's CIFAR copy, .git, venvs).
+SKIP_DIRS = frozenset(IGNORED_DIRS)
 
 
 def tree_digest(path: Path | str, exclude: Iterable[Path | str] = ()) -> str:
@@ -62,18 +60,16 @@ def _add_entry(h, rel: str, full: Path) -> None:
         h.update(b"S\0")
 
 
-def cache_key(content_digest: str, ctx) -> str:
-    """The key under which a result stays valid; "" means "never reuse" (content unreadable)."""
-    if not content_digest:
-        return ""
+def run_key_parts(ctx) -> dict[str, Any] | None:
+    """The key's parts shared by every submission of a run; None when the public data cannot be
+    read (then nothing is reused). A batch computes them once, not once per submission."""
     public = ""
     if getattr(ctx, "public_data", None):
         try:
             public = tree_digest(ctx.public_data)
         except OSError:
-            return ""
-    parts = {
-        "content": content_digest,
+            return None
+    return {
         "rubric": ctx.rubric.fingerprint(),
         "grader": __version__,
         "dataset": ctx.dataset_label,
@@ -82,17 +78,26 @@ def cache_key(content_digest: str, ctx) -> str:
         "sandbox": ctx.sandbox_level,
         "public_data": public,
     }
+
+
+def cache_key(content_digest: str, run_parts: dict[str, Any] | None) -> str:
+    """The key under which a result stays valid; "" means "never reuse" (something unreadable)."""
+    if not content_digest or run_parts is None:
+        return ""
+    parts = {**run_parts, "content": content_digest}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def key_for_source(source, ctx) -> str:
+def key_for_source(source, ctx, run_parts: dict[str, Any] | None) -> str:
     """Cache key of one discovered submission; the output and work folders are never hashed
     (a student repo graded in place holds its own ``autograder-out/``)."""
+    if run_parts is None:
+        return ""
     try:
         digest = tree_digest(source.path, exclude=(ctx.out_dir, ctx.work_dir))
     except OSError:
         return ""
-    return cache_key(digest, ctx)
+    return cache_key(digest, run_parts)
 
 
 def reusable(stored, key: str) -> bool:

@@ -133,11 +133,6 @@ class LocalEventChannel:
         self._thread = threading.Thread(target=self._pump, name="stage-events", daemon=True)
         self._thread.start()
 
-    @property
-    def manager_pid(self) -> int | None:
-        process = getattr(self._manager, "_process", None)
-        return process.pid if process is not None else None
-
     def _pump(self) -> None:
         while not self._stop.wait(self._interval):
             self.flush()

@@ -122,11 +122,3 @@ def first_match(got: Any, candidates: Iterable[tuple[str, Callable[[], Any] | An
             if value is not None and matches(got, value, rtol=rtol):
                 return diag_id
     return None
-
-
-def known(diag_id: str) -> bool:
-    return diag_id in DIAGNOSES
-
-
-def all_ids() -> list[str]:
-    return sorted(DIAGNOSES)

@@ -17,7 +17,6 @@ import jinja2
 from .. import __version__
 from ..results import CheckResult, SubmissionResult
 from ..rubric import Rubric, TrainingSettings
-from .files import write_page
 from . import view
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -111,8 +110,3 @@ def render_error_page(result: SubmissionResult, error: str) -> str:
         "<h1>{{ r.submission_id }}: {{ r.score|score }} / {{ r.max_score|score }}</h1>"
         "<p>The full report could not be rendered: <code>{{ error }}</code></p>"
         "<pre>{{ r.summary_line() }}</pre>").render(r=result, error=error)
-
-
-def write_student_html(path: Path, result: SubmissionResult, **kw) -> Path:
-    write_page(path, render_student(result, **kw))
-    return path

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.data import open_npy
 from autograder.results import CheckResult
 
 from .job import REFERENCE_NNDL, TrainingRun, make_workdir, prepare_root, requested_epochs, run_training
@@ -44,12 +45,6 @@ def select_epoch(run: TrainingRun, select: str):
 def _split_files(splits) -> dict[str, Path]:
     files = getattr(splits, "files", splits)
     return {name: Path(files[name]) for name in (*TRAINING_FILES, "y_val")}
-
-
-def _load(path: Path):
-    import numpy as np
-
-    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 _STOP_NOTES = {
@@ -94,11 +89,11 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
                                        "flags": [], "stopped_reason": "invalid_config", "error": problem})
 
     files = _split_files(splits)
-    y_val = _load(files["y_val"])
-    X_val = _load(files["X_val"])
+    y_val = open_npy(files["y_val"])
+    X_val = open_npy(files["X_val"])
     data_files = {name: files[name] for name in TRAINING_FILES}
     n_sample = min(len(y_val), 1000)  # the Solver's own train-accuracy sample size
-    train_sample = (_load(files["X_train"])[:n_sample], _load(files["y_train"])[:n_sample])
+    train_sample = (open_npy(files["X_train"])[:n_sample], open_npy(files["y_train"])[:n_sample])
     with make_workdir() as work:
         root = prepare_root(staged, settings.engine, Path(work))
         run = run_training(root, config, rubric, data_files, X_val, y_val, epochs=epochs, level=level,

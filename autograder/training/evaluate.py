@@ -12,23 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from autograder.sandbox.inside.config_values import decode as decode_value
+
 #: Models the reference forward pass can stand in for.
 REFERENCE_MODELS = {("nndl.fc_net", "FullyConnectedNet")}
 
 
 class NotEvaluable(Exception):
     """The student's snapshot cannot be loaded into the reference model; use predictions instead."""
-
-
-def decode_value(value: Any) -> Any:
-    """Undo the notebook stage's JSON encoding of config values (dtypes as ``{"__dtype__": ...}``)."""
-    if isinstance(value, dict):
-        if set(value) == {"__dtype__"}:
-            return np.dtype(value["__dtype__"]).type
-        return {k: decode_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_value(v) for v in value]
-    return value
 
 
 def accuracy_of(predictions: Any, labels: np.ndarray) -> float:

@@ -14,41 +14,21 @@ Imports nothing from ``autograder``: only this folder, numpy and the trusted ``c
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import time
 import types
 
 import numpy as np
 
+from . import data_path
+from .config_values import decode
+
 #: Solver options the grader owns: training prints nothing and writes no checkpoint files.
 _FORCED_SOLVER_OPTIONS = {"verbose": False, "checkpoint_name": None}
 
 
-def _data_path(name):
-    try:
-        from grader_inside import data_path
-    except ImportError:  # the sandbox package is older or absent: read its environment contract
-        data_path = None
-    if data_path is not None:
-        return data_path(name)
-    return json.loads(os.environ.get("NNDL_GRADER_FILES", "{}"))[name]
-
-
 def _open(name):
     """A read-only, plain-ndarray view of a bound split file (no copy, no pickle)."""
-    return np.asarray(np.load(_data_path(name), mmap_mode="r", allow_pickle=False))
-
-
-def _decode(value):
-    """Config values as the notebook stage encodes them: dtypes travel as {"__dtype__": name}."""
-    if isinstance(value, dict):
-        if set(value) == {"__dtype__"}:
-            return np.dtype(value["__dtype__"]).type
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_decode(v) for v in value]
-    return value
+    return np.asarray(np.load(data_path(name), mmap_mode="r", allow_pickle=False))
 
 
 def _limit_blas_threads(n):
@@ -81,8 +61,8 @@ class Trainer(object):
 
         module = importlib.import_module(config["model_module"])
         model_class = getattr(module, config["model_class"])
-        self.model = model_class(*_decode(config.get("model_args") or []),
-                                 **_decode(config.get("model_kwargs") or {}))
+        self.model = model_class(*decode(config.get("model_args") or []),
+                                 **decode(config.get("model_kwargs") or {}))
 
         options = dict(config.get("solver_kwargs") or {})
         options.update(_FORCED_SOLVER_OPTIONS)
