@@ -87,6 +87,14 @@ def test_output_is_captured_not_mixed_with_results(sb):
     assert "hello" in sb.stdout and "err:hello" in sb.stderr
 
 
+def test_output_printed_during_a_call_is_visible_when_it_returns(sb):
+    # Once raced: the reader thread could hold a chunk it had read but not yet stored.
+    for i in range(40):
+        word = f"w{i:02d}x"
+        sb.call("nndl.layers:say", word)
+        assert f"err:{word}" in sb.stderr and word in sb.stdout, i
+
+
 def test_trusted_helpers_shadow_the_students_copy(sb):
     for name in ("cs231n", "utils"):
         module = sb.call("importlib:import_module", name)
