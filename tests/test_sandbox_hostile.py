@@ -51,7 +51,7 @@ def test_import_hang_costs_only_that_module(tmp_path, level):
         start = time.monotonic()  # a hung import is not retried: every later check fails fast
         with pytest.raises(CallTimeout, match="not retried"):
             sb.call("nndl.layers:double", 1)
-        assert time.monotonic() - start < 0.5 and sb.restarts == 1
+        assert time.monotonic() - start < 1.0 and sb.restarts == 1  # well under the 1.5 s import timeout
 
 
 def test_busy_loop_in_one_function_while_others_answer(tmp_path, level):
