@@ -81,7 +81,7 @@ def grade_one(source, ctx: GradeContext, *, cache_key: str = "",
     work.mkdir(parents=True, exist_ok=True)
     try:
         try:
-            staged = stage(source, work / "staged", ctx.rubric.limits)
+            staged = stage(source, work / "staged", ctx.rubric.limits, exclude=(ctx.out_dir, ctx.work_dir))
         except StagingError as exc:
             _zero_all(result, ctx, f"The submission could not be read: {exc}", status="error")
             result.staging = {"error": str(exc)}

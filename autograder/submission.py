@@ -142,8 +142,13 @@ def _ignored(parts) -> bool:
         (parts and parts[-1] in IGNORED_DIRS)
 
 
-def stage(source: SubmissionSource, dest_root, limits=None, *, notebook_patterns=None) -> StagedSubmission:
-    """Copy ``source`` into ``dest_root/<id>`` safely; raises StagingError if that is impossible."""
+def stage(source: SubmissionSource, dest_root, limits=None, *, notebook_patterns=None,
+          exclude=()) -> StagedSubmission:
+    """Copy ``source`` into ``dest_root/<id>`` safely; raises StagingError if that is impossible.
+
+    ``exclude``: folders never copied (the grader's output and work folders, which live inside
+    the submission when a student's CI grades its own repository in place).
+    """
     caps = StagingLimits.from_limits(limits)
     tree = Path(dest_root) / source.id
     if tree.exists():
@@ -156,7 +161,8 @@ def stage(source: SubmissionSource, dest_root, limits=None, *, notebook_patterns
         if source.kind == "zip":
             _unzip(Path(source.path), tree, budget, refused)
         else:
-            _copy_tree(Path(source.path), tree, budget, refused)
+            _copy_tree(Path(source.path), tree, budget, refused,
+                       skip={os.path.realpath(p) for p in (*exclude, dest_root)})
     except StagingError:
         shutil.rmtree(tree, ignore_errors=True)
         raise
@@ -233,14 +239,14 @@ def _unzip(archive: Path, tree: Path, budget: _Budget, refused: list[str]) -> No
                     dst.write(chunk)
 
 
-def _copy_tree(src_root: Path, tree: Path, budget: _Budget, refused: list[str]) -> None:
+def _copy_tree(src_root: Path, tree: Path, budget: _Budget, refused: list[str], skip=frozenset()) -> None:
     src_root = src_root.resolve()
     for dirpath, dirnames, filenames in os.walk(src_root, followlinks=False):
         rel_dir = Path(dirpath).relative_to(src_root)
         kept = []
         for d in sorted(dirnames):
             full = Path(dirpath) / d
-            if d in IGNORED_DIRS:
+            if d in IGNORED_DIRS or os.path.realpath(full) in skip:
                 continue
             if full.is_symlink():
                 refused.append(f"{(rel_dir / d).as_posix()} (link to a folder)")

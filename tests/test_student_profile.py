@@ -91,3 +91,18 @@ def test_public_data_is_data_only():
 
     with np.load(folder / "expected.npz", allow_pickle=False) as npz:  # raises if anything is pickled
         assert all(npz[k].dtype.kind in "fiub" for k in npz.files)
+
+
+def test_the_workflow_command_grades_a_repo_in_place(grader_without_reference, tmp_path):
+    """`nndl-grade . --profile student --out autograder-out` from the repo root (the shipped
+    workflow): the output folder inside the repo must not be staged into the copy it grades."""
+    repo = _student_repo(tmp_path, solved=True)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NNDL_REFERENCE_DIR": str(tmp_path / "none")}
+    for attempt in range(2):  # the second run finds last run's output folder inside the repo
+        proc = subprocess.run([sys.executable, str(grader_without_reference / "grade.py"), ".", "--profile", "student",
+                               "--stages", "checks", "--out", "autograder-out", "--force"],
+                              capture_output=True, text=True, timeout=300, cwd=repo, env=env)
+        assert proc.returncode == 0, (attempt, proc.stdout[-2000:], proc.stderr[-2000:])
+    data = json.loads(next((repo / "autograder-out").glob("*/results.json")).read_text())
+    assert "autograder-out" not in json.dumps(data["extra_data"]["staging"])
+    assert not data["extra_data"]["errors"]
