@@ -493,3 +493,12 @@ def test_real_pipeline_end_to_end_checks_stage(tmp_path):
     assert all(res.check(cid).passed for cid in ("layers.affine", "layers.relu", "dropout.forward_train"))
     assert len(res.cache_key) == 32 and res.content_hash
     assert run_batch(subs, ctx, jobs=1, quiet=True).reused == ["ref"]
+
+
+def test_an_output_folder_inside_the_submissions_folder_is_not_a_submission(tmp_path):
+    subs = make_class(tmp_path / "subs", {"ada": "a", "bob": "b"})
+    ctx = make_ctx(subs / "grading-out")
+    first = run_batch(subs, ctx, jobs=1, quiet=True, grade_fn=fake_grade)
+    second = run_batch(subs, ctx, jobs=1, quiet=True, grade_fn=fake_grade)  # the folder now exists and is full
+    assert sorted(r.submission_id for r in first.results) == ["ada", "bob"]
+    assert sorted(r.submission_id for r in second.results) == ["ada", "bob"] and not second.errors

@@ -87,7 +87,9 @@ def _grade(submissions: Path, ctx, jobs, force, only, dask_scheduler, quiet, gra
     from ..submission import discover
 
     try:
-        sources = list(discover(submissions))
+        # An output folder placed inside the submissions folder is not a student's submission.
+        own = {os.path.realpath(p) for p in (ctx.out_dir, ctx.work_dir)}
+        sources = [s for s in discover(submissions) if os.path.realpath(s.path) not in own]
     except Exception as exc:
         outcome.errors.append(f"cannot list submissions in {submissions}: {type(exc).__name__}: {exc}")
         return
