@@ -147,7 +147,8 @@ def _run_checks(staged, ctx: GradeContext, result: SubmissionResult) -> None:
         msg = "No nndl/ package (layers.py, fc_net.py ...) was found in the submission."
         result.checks.extend(_zero(s, "failed", msg) for s in _specs_for_part(ctx.rubric, "implementation"))
         return
-    with Sandbox(staged.root, ctx.rubric.limits, level=ctx.sandbox_level) as sb:
+    with Sandbox(staged.root, ctx.rubric.limits, level=ctx.sandbox_level,
+                 time_budget=ctx.rubric.limits.stage_timeout) as sb:
         _note_sandbox(result, sb)
         outcome = run_checks(sb, ctx.rubric, profile=ctx.profile, public_data=ctx.public_data)
     result.checks.extend(outcome.results)

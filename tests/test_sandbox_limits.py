@@ -50,3 +50,27 @@ def test_eperm_is_only_ignored_for_a_session_leader():
     proc = subprocess.run([sys.executable, "-c", REFUSED], capture_output=True, text=True, timeout=30,
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.stdout.strip() == "raised", proc.stderr
+
+
+def test_a_stage_time_budget_bounds_a_submission_whose_every_call_hangs(tmp_path):
+    import time
+
+    from autograder.sandbox import CallTimeout, Sandbox
+
+    (tmp_path / "nndl").mkdir()
+    (tmp_path / "nndl" / "layers.py").write_text("def spin(*a):\n    while True:\n        pass\n")
+    limits = Limits(call_timeout=1.0, import_timeout=5.0, memory_mb=1024)
+    with Sandbox(tmp_path, limits, level="none", time_budget=2.5) as sb:
+        sb.import_module("nndl.layers")
+        start = time.monotonic()
+        outcomes = []
+        for _ in range(8):
+            try:
+                sb.call("nndl.layers:spin")
+            except CallTimeout as exc:
+                outcomes.append(str(exc))
+        elapsed = time.monotonic() - start
+    assert len(outcomes) == 8
+    assert elapsed < 2.5 + 3.0, elapsed  # without the budget: 8 x 1 s of timeouts plus restarts
+    assert "time limit (2.5 s) was used up" in outcomes[-1] and "not run" in outcomes[-1]
+    assert "within 1 s" in outcomes[0]

@@ -64,8 +64,13 @@ class Sandbox:
 
     def __init__(self, root, limits: Limits | None = None, level: str = "auto", *,
                  data_files: dict | None = None, env: dict | None = None, ro_binds=None,
-                 helpers: bool = True):
+                 helpers: bool = True, time_budget: float | None = None):
         self.root = Path(root).resolve()
+        #: Wall-clock budget for everything done through this sandbox (a whole stage): each call's
+        #: timeout is cut to what is left, and once it is spent calls fail at once. This bounds a
+        #: submission whose every function hangs to the budget instead of calls x call_timeout.
+        self.time_budget = time_budget
+        self.deadline = None if time_budget is None else time.monotonic() + float(time_budget)
         self.limits = limits_mod.resolve(limits)
         self.level = launcher.resolve_level(level)
         self.missing_guarantees = launcher.missing_guarantees(self.level)
@@ -210,8 +215,9 @@ class Sandbox:
             limit = timeout or self.limits.import_timeout
             try:
                 self._request({"op": "import", "module": name}, limit, f"import of {name}")
-            except CallTimeout:
-                self._hung_imports[name] = float(limit)
+            except CallTimeout as exc:
+                if exc.seconds >= float(limit):  # not merely cut short by the stage's time budget
+                    self._hung_imports[name] = float(limit)
                 raise
             if name not in self._imported:
                 self._imported.append(name)
@@ -279,8 +285,18 @@ class Sandbox:
         return self._request({"op": "ping"}, None, "ping")
 
     # ---- the channel ----------------------------------------------------------------------
+    def _within_budget(self, limit: float, what: str) -> float:
+        if self.deadline is None:
+            return limit
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise CallTimeout(0.0, what, detail=f"the stage's time limit ({self.time_budget:g} s) was used up "
+                              f"before {what}; it was not run")
+        return min(limit, left)
+
     def _request(self, header: dict, timeout, what: str, args=None, kwargs=None):
         with self._lock:
+            self._within_budget(0.0, what)  # a spent budget fails before a worker is (re)started
             self.start()
             buffers: list = []
             header = dict(header)
@@ -289,7 +305,7 @@ class Sandbox:
                     header[key] = protocol.encode(header[key], buffers, self._handle_token)
             header["args"] = protocol.encode(list(args or []), buffers, self._handle_token)
             header["kwargs"] = protocol.encode(dict(kwargs or {}), buffers, self._handle_token)
-            limit = float(timeout or self.limits.call_timeout)
+            limit = self._within_budget(float(timeout or self.limits.call_timeout), what)
             try:
                 protocol.send(self._sock, header, buffers)
             except OSError:
