@@ -225,7 +225,7 @@ def _specs_for_part(rubric: Rubric, part: str):
 def _zero(spec, status: str, message: str, tb: str | None = None) -> CheckResult:
     return CheckResult(check_id=spec.check_id, status=status, score=0.0, max_score=spec.points,
                        part=spec.part, message=message, traceback=tb,
-                       visibility="visible" if spec.public else "hidden")
+                       visibility=spec.visibility)
 
 
 def _skipped(rubric: Rubric, part: str, why: str) -> list[CheckResult]:

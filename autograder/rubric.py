@@ -63,6 +63,12 @@ class CheckSpec:
     def part(self) -> str:
         return CHECK_PARTS[self.check_id]
 
+    @property
+    def visibility(self) -> str:
+        """Gradescope visibility of this check's result, one rule for every stage: a check that is
+        not public is shown once staff publish the grades (what the student view promises)."""
+        return "visible" if self.public else "after_published"
+
     def get(self, key: str, default: Any = None) -> Any:
         return self.params.get(key, default)
 

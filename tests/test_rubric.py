@@ -65,3 +65,9 @@ def test_fingerprint_changes_with_meaning_and_seeds_are_stable():
     assert a.fingerprint() == parse_rubric(_raw()).fingerprint()
     assert a.seed_for("dropout.backward") == a.seed_for("dropout.backward")
     assert a.seed_for("dropout.backward") != a.seed_for("dropout.forward_train")
+
+
+def test_every_stage_reports_non_public_checks_the_same_way():
+    rubric = load_rubric()
+    assert rubric.check("layers.affine").visibility == "visible"
+    assert rubric.check("training.accuracy").visibility == "after_published"

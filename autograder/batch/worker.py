@@ -119,7 +119,7 @@ def error_result(submission_id: str, ctx, cache_key: str, message: str, tb: str 
     """All-zero result for a submission the grader could not grade (status error, flagged)."""
     checks = [CheckResult(check_id=s.check_id, status="error", score=0.0, max_score=s.points,
                           part=s.part, message="Not graded: the grader failed (staff have been flagged).",
-                          traceback=None, visibility="visible" if s.public else "hidden")
+                          traceback=None, visibility=s.visibility)
               for s in ctx.rubric.checks.values()]
     result = SubmissionResult(submission_id=submission_id, checks=checks, profile=ctx.profile,
                               grader_version=__version__, rubric_name=ctx.rubric.name,

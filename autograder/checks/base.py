@@ -316,7 +316,7 @@ def run_check(defn: CheckDef, ctx: CheckContext, grader_errors: list[str]) -> Ch
         return _from_verdict(verdict, ctx, time.monotonic() - started)
     result = CheckResult(check_id=spec.check_id, status=status, score=0.0, max_score=spec.points,
                          part=spec.part, message=message, diagnosis=diagnosis, traceback=tb,
-                         details=details, visibility=_visibility(spec),
+                         details=details, visibility=spec.visibility,
                          seconds=time.monotonic() - started)
     _blame_dependencies(result, ctx.prior)
     return result
@@ -350,10 +350,6 @@ def _classify(exc: BaseException, errors: dict[str, type], grader_errors: list[s
     return "error", "The grader failed on this check (not your fault); staff have been flagged.", None, detail
 
 
-def _visibility(spec: CheckSpec) -> str:
-    return "visible" if spec.public else "hidden"
-
-
 def _from_verdict(v: Verdict, ctx: CheckContext, seconds: float) -> CheckResult:
     spec = ctx.spec
     details: dict[str, Any] = dict(v.details)
@@ -366,11 +362,11 @@ def _from_verdict(v: Verdict, ctx: CheckContext, seconds: float) -> CheckResult:
         return CheckResult(check_id=spec.check_id, status="passed", score=spec.points, max_score=spec.points,
                            part=spec.part, message=_join(msg, *v.notes), diagnosis=v.waived, details=details,
                            traceback=v.traceback,
-                           visibility=_visibility(spec), seconds=seconds)
+                           visibility=spec.visibility, seconds=seconds)
     if v.all_passed:
         return CheckResult(check_id=spec.check_id, status="passed", score=spec.points, max_score=spec.points,
                            part=spec.part, message=_join(f"All {len(v.cases)} sub-cases match.", *v.notes),
-                           details=details, visibility=_visibility(spec), seconds=seconds)
+                           details=details, visibility=spec.visibility, seconds=seconds)
     failing = v.failing()
     stub = next((c for c in failing if c.diagnosis == "not_implemented"), None)
     diagnosis = "not_implemented" if stub else v.diagnosis or next((c.diagnosis for c in failing if c.diagnosis), None)
@@ -392,7 +388,7 @@ def _from_verdict(v: Verdict, ctx: CheckContext, seconds: float) -> CheckResult:
     result = CheckResult(check_id=spec.check_id, status="failed", score=spec.points * v.fraction(),
                          max_score=spec.points, part=spec.part, message=message[:MAX_MESSAGE],
                          diagnosis=diagnosis, details=details, traceback=v.traceback,
-                         visibility=_visibility(spec), seconds=seconds)
+                         visibility=spec.visibility, seconds=seconds)
     _blame_dependencies(result, ctx.prior)
     return result
 

@@ -163,7 +163,7 @@ def _outcome(rubric: Rubric, extra: dict, failure: str | None, t0: float,
             status, score, message = score_execution(extra["cells"], points)
         tb = next((c["traceback"] for c in extra["cells"] if c.get("traceback")), None)
         checks.append(CheckResult("notebook.executes", status, score, points, part="notebook", message=message,
-                                  traceback=tb, visibility="visible" if spec.public else "after_published",
+                                  traceback=tb, visibility=spec.visibility,
                                   details={"cells": len(extra["cells"]),
                                            "ok": sum(1 for c in extra["cells"] if c["status"] == "ok")},
                                   seconds=seconds))
@@ -175,7 +175,7 @@ def _outcome(rubric: Rubric, extra: dict, failure: str | None, t0: float,
             "no answer found to the dropout-as-a-regularizer question" if extra.get("found") else "no notebook found")
         checks.append(CheckResult("notebook.free_response", "passed" if present else "failed",
                                   spec.points if present else 0.0, spec.points, part="notebook", message=message,
-                                  visibility="visible" if spec.public else "after_published",
+                                  visibility=spec.visibility,
                                   details={"present": present}))
     return NotebookOutcome(checks, extra)
 

@@ -68,7 +68,7 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
     settings = rubric.training
     spec = rubric.check(CHECK_ID)
     points = spec.points if spec else 0.0
-    visibility = "visible" if (spec is None or spec.public) else "hidden"
+    visibility = spec.visibility if spec else "visible"
     t0 = time.monotonic()
     config = dict(config or {})
     wanted = requested_epochs(config)
