@@ -11,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import PROJECT_ROOT, __version__
+from . import __version__
+from .catalogue import STAGES
 
 SUBCOMMANDS = ("template", "export-public")
 
@@ -59,7 +60,7 @@ def grade_command(argv: list[str]) -> int:
 
     args = build_grade_parser().parse_args(argv)
     stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
-    bad = [s for s in stages if s not in ("checks", "notebook", "training")]
+    bad = [s for s in stages if s not in STAGES]
     if bad:
         print(f"grade.py: unknown stage(s): {', '.join(bad)}", file=sys.stderr)
         return 2

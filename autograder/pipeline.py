@@ -19,8 +19,7 @@ from . import __version__
 from .results import CheckResult, SubmissionResult
 from .rubric import Rubric
 
-STAGES = ("checks", "notebook", "training")
-STAGE_PART = {"checks": "implementation", "notebook": "notebook", "training": "training"}
+from .catalogue import STAGE_PART, STAGES  # noqa: F401  (STAGES is part of this module's API)
 
 
 @dataclass
@@ -223,9 +222,7 @@ def _specs_for_part(rubric: Rubric, part: str):
 
 
 def _zero(spec, status: str, message: str, tb: str | None = None) -> CheckResult:
-    return CheckResult(check_id=spec.check_id, status=status, score=0.0, max_score=spec.points,
-                       part=spec.part, message=message, traceback=tb,
-                       visibility=spec.visibility)
+    return spec.result(status, message=message, traceback=tb)
 
 
 def _skipped(rubric: Rubric, part: str, why: str) -> list[CheckResult]:

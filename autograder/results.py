@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import replacing
+from .catalogue import PARTS, title  # noqa: F401  (PARTS is part of this module's API)
 
 #: Fine-grained outcome of one check. Gradescope only knows passed/failed; the fine status
 #: travels in ``extra_data.status``.
 STATUSES = ("passed", "failed", "error", "timeout", "skipped")
 
-#: Where a check's points are counted (report sections, CSV columns).
-PARTS = ("implementation", "notebook", "training")
 
 RESULTS_SCHEMA_VERSION = 1
 
@@ -56,7 +55,7 @@ class CheckResult:
         self.score = _finite(self.score)
         self.max_score = _finite(self.max_score)
         if not self.name:
-            self.name = self.check_id
+            self.name = title(self.check_id)
 
     @property
     def passed(self) -> bool:

@@ -16,34 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from . import PROJECT_ROOT
+from .catalogue import CATALOGUE, COMMON_KEYS
+from .results import CheckResult
 
 DEFAULT_RUBRIC = PROJECT_ROOT / "rubrics" / "dropout.toml"
 
-#: Stable check ids (DESIGN.md's catalogue) and the part each one counts toward.
-CHECK_PARTS: dict[str, str] = {
-    "layers.affine": "implementation",
-    "layers.relu": "implementation",
-    "batchnorm.forward_train": "implementation",
-    "batchnorm.running_stats": "implementation",
-    "batchnorm.forward_test": "implementation",
-    "batchnorm.backward": "implementation",
-    "dropout.forward_train": "implementation",
-    "dropout.forward_test": "implementation",
-    "dropout.backward": "implementation",
-    "fc_net.init": "implementation",
-    "fc_net.loss_grads": "implementation",
-    "fc_net.regularization": "implementation",
-    "fc_net.batchnorm": "implementation",
-    "fc_net.dropout": "implementation",
-    "fc_net.test_mode": "implementation",
-    "optim.sgd_momentum": "implementation",
-    "optim.sgd_nesterov_momentum": "implementation",
-    "optim.rmsprop": "implementation",
-    "optim.adam": "implementation",
-    "notebook.executes": "notebook",
-    "notebook.free_response": "notebook",
-    "training.accuracy": "training",
-}
+#: Stable check ids and the part each one counts toward (derived from the catalogue).
+CHECK_PARTS: dict[str, str] = {cid: entry.part for cid, entry in CATALOGUE.items()}
 KNOWN_CHECK_IDS = tuple(CHECK_PARTS)
 
 
@@ -69,8 +48,17 @@ class CheckSpec:
         not public is shown once staff publish the grades (what the student view promises)."""
         return "visible" if self.public else "after_published"
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.params.get(key, default)
+    def result(self, status: str, score: float = 0.0, **fields: Any) -> CheckResult:
+        """This check's result: id, title, part, points and visibility come from the spec, so no
+        stage builds them itself."""
+        return CheckResult(check_id=self.check_id, status=status, score=score, max_score=self.points,
+                           part=self.part, visibility=self.visibility, **fields)
+
+    def get(self, key: str) -> Any:
+        """The rubric's value for `key`, else the catalogue's default (KeyError: undeclared key)."""
+        if key in self.params:
+            return self.params[key]
+        return CATALOGUE[self.check_id].defaults[key]
 
 
 @dataclass(frozen=True)
@@ -191,14 +179,15 @@ def parse_rubric(raw: dict[str, Any], path: Path | None = None) -> Rubric:
         if points < 0:
             problems.append(f"check {cid!r}: negative points ({points})")
             continue
-        public = spec.get("public", True)
+        public = spec.get("public", CATALOGUE[cid].public)
         if not isinstance(public, bool):
             problems.append(f"check {cid!r}: public must be true or false")
-            public = True
-        params = {k: v for k, v in spec.items() if k not in ("points", "public")}
-        for key in ("rtol", "atol"):
-            if key in params and (not isinstance(params[key], (int, float)) or params[key] <= 0):
-                problems.append(f"check {cid!r}: {key} must be a positive number")
+            public = False
+        params = {k: v for k, v in spec.items() if k not in COMMON_KEYS}
+        for key, value in params.items():
+            problem = CATALOGUE[cid].param_problem(key, value)
+            if problem:
+                problems.append(f"check {cid!r}: {problem}")
         checks[cid] = CheckSpec(cid, float(points), public, params)
 
     limits = _build(Limits, table("limits"), "limits", problems, positive=True)

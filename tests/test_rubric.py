@@ -71,3 +71,47 @@ def test_every_stage_reports_non_public_checks_the_same_way():
     rubric = load_rubric()
     assert rubric.check("layers.affine").visibility == "visible"
     assert rubric.check("training.accuracy").visibility == "after_published"
+
+
+def test_catalogue_and_rubric_agree():
+    from autograder.catalogue import CATALOGUE, STAGES
+    from autograder.checks import CHECKS
+
+    rubric = load_rubric()
+    assert set(CATALOGUE) == set(rubric.checks)
+    for cid, entry in CATALOGUE.items():
+        assert entry.stage in STAGES and set(entry.depends) <= set(CATALOGUE)
+        assert rubric.check(cid).part == entry.part
+    checks_stage = {cid for cid, e in CATALOGUE.items() if e.stage == "checks"}
+    assert set(CHECKS) == checks_stage
+
+
+@pytest.mark.parametrize("cid,key,value,needle", [
+    ("dropout.forward_train", "pss", [0.5], "unknown key 'pss'"),
+    ("fc_net.regularization", "reg", "lots", "reg must be like 0.7"),
+    ("dropout.backward", "ps", [], "ps must be like"),
+    ("layers.relu", "rtol", 1e-6, "unknown key 'rtol'"),
+])
+def test_per_check_keys_are_validated_against_the_catalogue(cid, key, value, needle):
+    raw = _raw()
+    raw["checks"][cid][key] = value
+    with pytest.raises(RubricError, match=needle):
+        parse_rubric(raw)
+
+
+def test_a_check_reads_the_rubric_value_else_the_catalogue_default():
+    raw = _raw()
+    raw["checks"]["fc_net.regularization"]["reg"] = 0.25
+    raw["checks"]["fc_net.regularization"].pop("rtol", None)
+    rubric = parse_rubric(raw)
+    spec = rubric.check("fc_net.regularization")
+    assert spec.get("reg") == 0.25 and spec.get("rtol") == 1e-6
+    result = spec.result("passed", spec.points)
+    assert result.name == "FullyConnectedNet L2 regularization" and result.max_score == spec.points
+
+
+def test_registering_a_check_the_catalogue_does_not_know_fails_loudly():
+    from autograder.checks.base import check
+
+    with pytest.raises(ValueError, match="catalogue"):
+        check("layers.softmax")(lambda ctx, spec: None)

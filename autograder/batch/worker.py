@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from .. import __version__
-from ..results import CheckResult, SubmissionResult, jsonable
+from ..results import SubmissionResult, jsonable
 from .events import dask_reporter, queue_reporter
 
 #: Thread-count variables of the BLAS / OpenMP runtimes numpy may use.
@@ -117,9 +117,7 @@ def dask_grade_task(grade_fn, source, ctx, cache_key: str, topic: str | None = N
 
 def error_result(submission_id: str, ctx, cache_key: str, message: str, tb: str | None = None) -> SubmissionResult:
     """All-zero result for a submission the grader could not grade (status error, flagged)."""
-    checks = [CheckResult(check_id=s.check_id, status="error", score=0.0, max_score=s.points,
-                          part=s.part, message="Not graded: the grader failed (staff have been flagged).",
-                          traceback=None, visibility=s.visibility)
+    checks = [s.result("error", message="Not graded: the grader failed (staff have been flagged).")
               for s in ctx.rubric.checks.values()]
     result = SubmissionResult(submission_id=submission_id, checks=checks, profile=ctx.profile,
                               grader_version=__version__, rubric_name=ctx.rubric.name,

@@ -111,8 +111,7 @@ def _import_warnings(sb) -> list[str]:
 
 
 def _skipped(spec, message: str) -> CheckResult:
-    return CheckResult(check_id=spec.check_id, status="skipped", score=0.0, max_score=spec.points,
-                       part=spec.part, message=message, visibility=spec.visibility)
+    return spec.result("skipped", message=message)
 
 
 def write_public_data(folder: Path | str, rubric: Rubric, *, level: str = "auto") -> Path:

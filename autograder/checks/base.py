@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..catalogue import CATALOGUE
 from ..results import CheckResult
 from ..rubric import CheckSpec, Rubric
 from .compare import OutputProblem, as_array, compare
@@ -24,19 +25,7 @@ from .diagnoses import describe
 from .oracle import Expected, ReferenceUnavailable
 
 #: Checks whose failure usually explains another check's failure ("probably caused by ...").
-DEPENDS: dict[str, tuple[str, ...]] = {
-    "dropout.backward": ("dropout.forward_train",),
-    "batchnorm.backward": ("batchnorm.forward_train",),
-    "batchnorm.forward_test": ("batchnorm.running_stats",),
-    "batchnorm.running_stats": ("batchnorm.forward_train",),
-    "fc_net.loss_grads": ("layers.affine", "layers.relu"),
-    "fc_net.regularization": ("layers.affine", "layers.relu"),
-    "fc_net.batchnorm": ("batchnorm.forward_train", "batchnorm.backward", "layers.affine", "layers.relu"),
-    "fc_net.dropout": ("dropout.forward_train", "dropout.backward", "batchnorm.forward_train", "batchnorm.backward",
-                       "layers.affine", "layers.relu", "fc_net.loss_grads", "fc_net.batchnorm"),
-    "fc_net.test_mode": ("batchnorm.forward_test", "batchnorm.running_stats", "dropout.forward_test", "layers.affine",
-                         "layers.relu", "fc_net.batchnorm"),
-}
+DEPENDS: dict[str, tuple[str, ...]] = {cid: e.depends for cid, e in CATALOGUE.items() if e.depends}
 
 MAX_MESSAGE = 1200
 
@@ -148,8 +137,9 @@ class CheckContext:
     def conventions(self):
         return self.rubric.conventions
 
-    def param(self, key: str, default: Any = None) -> Any:
-        return self.spec.get(key, default)
+    def param(self, key: str) -> Any:
+        """This check's rubric parameter `key`, defaulting to the catalogue's value."""
+        return self.spec.get(key)
 
     def keep_prob(self, p: float) -> float:
         """The keep probability that dropout_param['p'] = p means in this rubric's term."""
@@ -225,6 +215,9 @@ CHECKS: dict[str, CheckDef] = {}
 
 def check(check_id: str, *, reference_free: bool = False):
     """Register a check function under its stable id."""
+
+    if check_id not in CATALOGUE or CATALOGUE[check_id].stage != "checks":
+        raise ValueError(f"check {check_id!r} is not in autograder/catalogue.py as a checks-stage check")
 
     def register(fn: Callable[[CheckContext], Verdict]) -> Callable[[CheckContext], Verdict]:
         CHECKS[check_id] = CheckDef(check_id, fn, reference_free)
@@ -314,9 +307,7 @@ def run_check(defn: CheckDef, ctx: CheckContext, grader_errors: list[str]) -> Ch
         status, message, diagnosis, tb = _classify(exc, errors, grader_errors, spec.check_id)
     if verdict is not None:
         return _from_verdict(verdict, ctx, time.monotonic() - started)
-    result = CheckResult(check_id=spec.check_id, status=status, score=0.0, max_score=spec.points,
-                         part=spec.part, message=message, diagnosis=diagnosis, traceback=tb,
-                         details=details, visibility=spec.visibility,
+    result = spec.result(status, message=message, diagnosis=diagnosis, traceback=tb, details=details,
                          seconds=time.monotonic() - started)
     _blame_dependencies(result, ctx.prior)
     return result
@@ -359,14 +350,11 @@ def _from_verdict(v: Verdict, ctx: CheckContext, seconds: float) -> CheckResult:
     ]
     if v.waived:
         msg = f"Waived by the rubric (not charged): {describe(v.waived, **v.diagnosis_facts)}"
-        return CheckResult(check_id=spec.check_id, status="passed", score=spec.points, max_score=spec.points,
-                           part=spec.part, message=_join(msg, *v.notes), diagnosis=v.waived, details=details,
-                           traceback=v.traceback,
-                           visibility=spec.visibility, seconds=seconds)
+        return spec.result("passed", spec.points, message=_join(msg, *v.notes), diagnosis=v.waived,
+                           details=details, traceback=v.traceback, seconds=seconds)
     if v.all_passed:
-        return CheckResult(check_id=spec.check_id, status="passed", score=spec.points, max_score=spec.points,
-                           part=spec.part, message=_join(f"All {len(v.cases)} sub-cases match.", *v.notes),
-                           details=details, visibility=spec.visibility, seconds=seconds)
+        return spec.result("passed", spec.points, message=_join(f"All {len(v.cases)} sub-cases match.", *v.notes),
+                           details=details, seconds=seconds)
     failing = v.failing()
     stub = next((c for c in failing if c.diagnosis == "not_implemented"), None)
     diagnosis = "not_implemented" if stub else v.diagnosis or next((c.diagnosis for c in failing if c.diagnosis), None)
@@ -385,10 +373,8 @@ def _from_verdict(v: Verdict, ctx: CheckContext, seconds: float) -> CheckResult:
         listing = "; ".join(_case_text(c).rstrip(".") for c in failing[:6])
         more = f" (+{len(failing) - 6} more)" if len(failing) > 6 else ""
         message = _join(head, f"Failed {len(failing)} of {len(v.cases)} sub-cases: {listing}{more}.", *v.notes)
-    result = CheckResult(check_id=spec.check_id, status="failed", score=spec.points * v.fraction(),
-                         max_score=spec.points, part=spec.part, message=message[:MAX_MESSAGE],
-                         diagnosis=diagnosis, details=details, traceback=v.traceback,
-                         visibility=spec.visibility, seconds=seconds)
+    result = spec.result("failed", spec.points * v.fraction(), message=message[:MAX_MESSAGE],
+                         diagnosis=diagnosis, details=details, traceback=v.traceback, seconds=seconds)
     _blame_dependencies(result, ctx.prior)
     return result
 

@@ -241,7 +241,7 @@ def _init_cases(v: Verdict, label: str, params: dict, dims: list[int], bn: bool,
 
 def _loss_check(ctx: CheckContext, *, reg: float, batchnorm: bool) -> tuple[Verdict, dict]:
     v = Verdict()
-    rtol = ctx.param("rtol", 1e-6)
+    rtol = ctx.param("rtol")
     params = make_params(ctx.rng, batchnorm=batchnorm)
     X, y = make_data(ctx.rng)
     exp = ctx.ref("loss", _ref_model, params, X, y, reg, batchnorm)
@@ -259,13 +259,13 @@ def loss_grads(ctx: CheckContext) -> Verdict:
     exp = ctx.ref("scores", _ref_model, run["params"], run["X"], None, 0.0, False)
     ok, scores = ctx.attempt(v, "scores (y=None)", lambda: ctx.sb.call_method(run["model"], "loss", run["X"]))
     if ok:
-        v.compare("scores (y=None)", scores, exp["scores"], rtol=ctx.param("rtol", 1e-6), what="loss(X) scores")
+        v.compare("scores (y=None)", scores, exp["scores"], rtol=ctx.param("rtol"), what="loss(X) scores")
     return v
 
 
 @check("fc_net.regularization")
 def regularization(ctx: CheckContext) -> Verdict:
-    reg = float(ctx.param("reg", 0.7))
+    reg = float(ctx.param("reg"))
     v, run = _loss_check(ctx, reg=reg, batchnorm=False)
     params = run["params"]
     # Computed (and so recorded into public data) even when the check passes; used only to diagnose.
@@ -423,10 +423,10 @@ def _dropout_scenario(ctx: CheckContext, v: Verdict, *, batchnorm: bool) -> None
     from ..refimpl import ref
 
     tag = "with batchnorm: " if batchnorm else ""
-    rtol = ctx.param("rtol", 1e-6)
+    rtol = ctx.param("rtol")
     params = make_params(ctx.rng, batchnorm=batchnorm)
     X, y = make_data(ctx.rng, n=16)
-    keep = float(ctx.param("keep", 0.6))
+    keep = float(ctx.param("keep"))
 
     def run():
         model = build(ctx, params, batchnorm=batchnorm, dropout=ctx.dropout_on(keep))
@@ -552,7 +552,7 @@ def test_mode(ctx: CheckContext) -> Verdict:
     Xtr, ytr = make_data(ctx.rng, n=16)
     Xte, _ = make_data(ctx.rng, n=12)
     trained = [(Xtr, ytr), (Xtr[::-1].copy(), ytr[::-1].copy())]
-    model = build(ctx, params, batchnorm=True, dropout=ctx.dropout_on(float(ctx.param("keep", 0.6))))
+    model = build(ctx, params, batchnorm=True, dropout=ctx.dropout_on(float(ctx.param("keep"))))
     for X, y in trained:
         loss_and_grads(ctx, model, X, y)
     try:

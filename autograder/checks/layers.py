@@ -35,7 +35,7 @@ def _triple(value, what: str):
 def affine(ctx: CheckContext) -> Verdict:
     v = Verdict()
     rng = ctx.rng
-    rtol = ctx.param("rtol", 1e-6)
+    rtol = ctx.param("rtol")
     x = rng.standard_normal((6, 3, 4, 2))
     w = rng.standard_normal((24, 5)) * 0.5
     b = rng.standard_normal(5)

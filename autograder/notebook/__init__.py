@@ -162,8 +162,7 @@ def _outcome(rubric: Rubric, extra: dict, failure: str | None, t0: float,
         else:
             status, score, message = score_execution(extra["cells"], points)
         tb = next((c["traceback"] for c in extra["cells"] if c.get("traceback")), None)
-        checks.append(CheckResult("notebook.executes", status, score, points, part="notebook", message=message,
-                                  traceback=tb, visibility=spec.visibility,
+        checks.append(spec.result(status, score, message=message, traceback=tb,
                                   details={"cells": len(extra["cells"]),
                                            "ok": sum(1 for c in extra["cells"] if c["status"] == "ok")},
                                   seconds=seconds))
@@ -173,10 +172,8 @@ def _outcome(rubric: Rubric, extra: dict, failure: str | None, t0: float,
         present = bool(answer.get("present"))
         message = ("answer found (graded by hand): " + answer["text"][:200]) if present else (
             "no answer found to the dropout-as-a-regularizer question" if extra.get("found") else "no notebook found")
-        checks.append(CheckResult("notebook.free_response", "passed" if present else "failed",
-                                  spec.points if present else 0.0, spec.points, part="notebook", message=message,
-                                  visibility=spec.visibility,
-                                  details={"present": present}))
+        checks.append(spec.result("passed" if present else "failed", spec.points if present else 0.0,
+                                  message=message, details={"present": present}))
     return NotebookOutcome(checks, extra)
 
 

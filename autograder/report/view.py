@@ -13,10 +13,10 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from ..catalogue import PART_TITLES  # re-exported: the dashboard passes it to its template
 from ..results import PARTS, CheckResult, SubmissionResult
 from ..rubric import TrainingSettings
 
-PART_TITLES = {"implementation": "Implementation", "notebook": "Notebook", "training": "Training"}
 STATUS_ORDER = ("passed", "failed", "error", "timeout", "skipped")
 HIDDEN_MESSAGE = "Hidden check: its result is published after grading."
 

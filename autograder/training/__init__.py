@@ -16,6 +16,7 @@ from typing import Any
 
 from autograder.data import open_npy
 from autograder.results import CheckResult
+from autograder.rubric import CheckSpec
 
 from .job import REFERENCE_NNDL, TrainingRun, make_workdir, prepare_root, requested_epochs, run_training
 from .scoring import AccuracyScore, accuracy_score, claim_mismatch, normalise_claim, score_accuracy
@@ -23,7 +24,6 @@ from .scoring import AccuracyScore, accuracy_score, claim_mismatch, normalise_cl
 __all__ = ["TrainingOutcome", "train_and_score", "accuracy_score", "score_accuracy", "select_epoch", "config_problem"]
 
 CHECK_ID = "training.accuracy"
-CHECK_NAME = "Validation accuracy of the re-trained final model"
 TRAINING_FILES = ("X_train", "y_train", "X_val")
 
 
@@ -66,9 +66,8 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
     ``progress`` is called with each evaluated epoch's record (progress bars, logs).
     """
     settings = rubric.training
-    spec = rubric.check(CHECK_ID)
-    points = spec.points if spec else 0.0
-    visibility = spec.visibility if spec else "visible"
+    # A rubric without the check still trains (benches, experiments); it is worth nothing then.
+    spec = rubric.check(CHECK_ID) or CheckSpec(CHECK_ID, 0.0, True, {})
     t0 = time.monotonic()
     config = dict(config or {})
     wanted = requested_epochs(config)
@@ -80,9 +79,8 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
 
     problem = config_problem(config)
     if problem:
-        check = CheckResult(check_id=CHECK_ID, status="error", score=0.0, max_score=points, name=CHECK_NAME,
-                            part="training", message=f"The final config cannot be trained: {problem}.",
-                            visibility=visibility, details={"stopped_reason": "invalid_config"})
+        check = spec.result("error", message=f"The final config cannot be trained: {problem}.",
+                            details={"stopped_reason": "invalid_config"})
         return TrainingOutcome(check, {"engine": settings.engine, "config": config, "epochs_run": 0,
                                        "seconds": 0.0, "epochs": [], "accuracy": None,
                                        "claimed_accuracy": normalise_claim(claimed), "score_formula": None,
@@ -103,7 +101,7 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
 
     chosen = select_epoch(run, settings.select)
     accuracy = chosen.val_acc if chosen else None
-    scored = score_accuracy(accuracy if accuracy is not None else float("nan"), settings, points)
+    scored = score_accuracy(accuracy if accuracy is not None else float("nan"), settings, spec.points)
     claim = normalise_claim(claimed)
     flags = []
     # A claim made on CIFAR-10 says nothing about accuracy on the synthetic stand-in.
@@ -118,9 +116,8 @@ def train_and_score(staged, config: dict[str, Any], rubric, splits, *, level: st
     message = _message(run, chosen, scored, claim, flags, wanted, epochs, settings, limit, synthetic)
     status = _status(run, scored)
     completed = [e for e in run.epochs if e.complete]
-    check = CheckResult(
-        check_id=CHECK_ID, status=status, score=round(scored.score, 4), max_score=points, name=CHECK_NAME,
-        part="training", message=message, traceback=run.traceback, visibility=visibility,
+    check = spec.result(
+        status, round(scored.score, 4), message=message, traceback=run.traceback,
         details={"accuracy": accuracy, "formula": scored.formula, "selected_epoch": chosen.epoch if chosen else None,
                  "stopped_reason": run.stopped_reason, "evaluation": run.evaluation},
         seconds=seconds,
