@@ -6,9 +6,8 @@ train / val / test split once per dataset identity, ``notebook_splits`` carves a
 label-safe set for notebook kernels out of the training split, and ``training_inputs`` names
 the only files a training child may see (never the validation labels).
 
-Dataset files are pickles. They come from a checksummed tarball or a folder the instructor
-chose, but they are still read with an unpickler that can only rebuild dicts, lists, bytes,
-numbers and numpy arrays, so a doctored file cannot run code in the grader.
+The file format and the restricted unpickler live in the leaf module ``cifar_format``, which
+``synthetic`` shares.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import tarfile
 import tempfile
@@ -29,82 +27,18 @@ from typing import Any
 import numpy as np
 
 from .atomic import READ_ONLY_MODE, replacing
+from .cifar_format import (  # noqa: F401  (re-exported: the format is part of this module's API)
+    _HINT, ENV_VAR, FOLDER_NAME, IMAGE_SIZE, META_FILE, NUM_CLASSES, REQUIRED_FILES, TEST_BATCH,
+    TRAIN_BATCHES, DataError, is_synthetic_folder, load_pickle)
 from .results import write_json_atomic
+from .synthetic import is_synthetic, write_synthetic_cifar10
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-FOLDER_NAME = "cifar-10-batches-py"
-TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-TEST_BATCH = "test_batch"
-META_FILE = "batches.meta"
-REQUIRED_FILES = TRAIN_BATCHES + (TEST_BATCH, META_FILE)
 SPLIT_NAMES = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
-IMAGE_SIZE = 3 * 32 * 32
-NUM_CLASSES = 10
-ENV_VAR = "NNDL_CIFAR10"
 #: Bump when the split files' content changes for the same source (invalidates old caches).
 SPLITS_FORMAT = 1
 
-_HINT = f"pass --data DIR or set {ENV_VAR} to a folder holding the {FOLDER_NAME} files"
-
-
-class DataError(RuntimeError):
-    """The dataset is missing, damaged or cannot be fetched; the message says what to do.
-
-    Always one line: it is printed as is by the CLI and in CI logs.
-    """
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
-
-
-# ---------------------------------------------------------------- safe loading of dataset pickles
-
-
-def _numpy_rebuilders() -> dict[tuple[str, str], Any]:
-    """The few callables numpy array pickles name, under every module path numpy has used."""
-    reconstruct = np.zeros(1).__reduce__()[0]
-    frombuffer = np.zeros(1).__reduce_ex__(5)[0]
-    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
-    for core in ("numpy.core", "numpy._core"):
-        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct
-        allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer
-    return allowed
-
-
-class _DatasetUnpickler(pickle.Unpickler):
-    """Rebuilds plain containers and numpy arrays; refuses every other global."""
-
-    _allowed = _numpy_rebuilders()
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise _Refused(f"refusing to load {module}.{name}") from None
-
-
-class _Refused(pickle.UnpicklingError):
-    """The pickle names a global outside the allow-list."""
-
-
-def load_pickle(path: Path) -> Any:
-    """Load one CIFAR-10 pickle (Python 2 or 3 format) with the restricted unpickler."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return _DatasetUnpickler(fh, encoding="bytes").load()
-    except FileNotFoundError:
-        raise DataError(f"CIFAR-10 file missing: {path}; {_HINT}") from None
-    except _Refused as exc:
-        raise DataError(f"CIFAR-10 file {path} is not plain data ({exc}); "
-                        f"replace it with the official file, or {_HINT}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, MemoryError, OSError) as exc:
-        raise DataError(
-            f"CIFAR-10 file {path} is unreadable ({type(exc).__name__}: {exc}); "
-            f"it is probably truncated or corrupt: re-download it, or {_HINT}"
-        ) from None
 
 
 def _load_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -296,13 +230,6 @@ def load_cifar10(folder: Path | str) -> dict[str, Any]:
     }
 
 
-def is_synthetic_folder(folder: Path | str) -> bool:
-    """Whether ``batches.meta`` carries the synthetic marker (see ``autograder.synthetic``)."""
-    try:
-        meta = load_pickle(Path(folder) / META_FILE)
-    except DataError:
-        return False
-    return isinstance(meta, dict) and meta.get(b"synthetic") is True
 
 
 @dataclass(frozen=True)
@@ -476,8 +403,6 @@ def default_dataset(cache_dir: Path | str, data: Path | str | None = None) -> tu
         return found, is_synthetic_folder(found)
     except DataError:
         pass
-    from .synthetic import is_synthetic, write_synthetic_cifar10
-
     folder = Path(cache_dir) / "synthetic-cifar-10"
     try:
         validate_cifar10(folder, deep=False)

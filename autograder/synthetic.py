@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import replacing
-from .data import (IMAGE_SIZE, META_FILE, NUM_CLASSES, TEST_BATCH, TRAIN_BATCHES,
+from .cifar_format import (IMAGE_SIZE, META_FILE, NUM_CLASSES, TEST_BATCH, TRAIN_BATCHES,
                    is_synthetic_folder)
 
 GENERATOR = "nndl-autograder synthetic CIFAR-10 v1"

@@ -10,7 +10,9 @@ Solution regions in the reference are marked::
 and become a ``YOUR CODE HERE`` block holding the STUB lines (or ``pass``), so every function stays
 importable and returns something obviously unimplemented. Notebook code cells get the same
 treatment, markdown cells tagged ``solution`` become an empty answer, and all outputs are cleared.
-The given helpers (``cs231n/``) are copied unchanged, also as ``utils/`` for later terms' notebooks.
+The given helpers (``cs231n/``) are copied unchanged under the rubric's ``conventions.helpers_package``
+name; the other name (``cs231n`` / ``utils``, both used by some term's notebooks) is a thin alias
+package, so a student who edits one copy cannot end up with two that disagree.
 """
 
 from __future__ import annotations
@@ -119,8 +121,28 @@ def notebook_solution_lines(raw: str) -> list[str]:
     return found
 
 
-def generate(reference: Path = REFERENCE, dest: Path = TEMPLATE) -> list[Path]:
-    """Write the derived part of the template into `dest`; returns the files written."""
+HELPER_PACKAGES = ("cs231n", "utils")
+
+
+def alias_package_source(alias: str, target: str, helpers: Path = REFERENCE / "cs231n") -> str:
+    """`__init__.py` of a package that is another name for `target`: `import alias.solver` and
+    `from alias.solver import Solver` give the very modules of `target`."""
+    modules = sorted(p.stem for p in helpers.glob("*.py") if p.stem != "__init__")
+    return (f'"""Another name for the `{target}` package (some terms\' notebooks import `{alias}`).\n\n'
+            f'Edit `{target}/`; this package only forwards to it.\n"""\n\n'
+            "import importlib as _importlib\nimport sys as _sys\n\n"
+            f"from {target} import *  # noqa: F401,F403\n\n"
+            f"for _name in {tuple(modules)!r}:\n"
+            f"    _sys.modules[f\"{{__name__}}.{{_name}}\"] = _importlib.import_module(f\"{target}.{{_name}}\")\n"
+            "    globals()[_name] = _sys.modules[f\"{__name__}.{_name}\"]\n")
+
+
+def generate(reference: Path = REFERENCE, dest: Path = TEMPLATE, helpers_package: str = "cs231n") -> list[Path]:
+    """Write the derived part of the template into `dest`; returns the files written.
+
+    The helpers are copied once, as `helpers_package`; the other helper name is an alias of it."""
+    if helpers_package not in HELPER_PACKAGES:
+        raise TemplateError(f"helpers_package must be one of {HELPER_PACKAGES}, not {helpers_package!r}")
     if not (reference / "nndl").is_dir():
         raise TemplateError(f"{reference}/nndl not found: the template is generated from the reference")
     written: list[Path] = []
@@ -132,11 +154,16 @@ def generate(reference: Path = REFERENCE, dest: Path = TEMPLATE) -> list[Path]:
         target.write_text(strip_solutions(src.read_text(encoding="utf-8"), str(src)), encoding="utf-8")
         written.append(target)
     helpers = reference / "cs231n"
-    for alias in ("cs231n", "utils"):
-        for src in sorted(helpers.rglob("*.py")):
-            target = dest / alias / src.relative_to(helpers)
+    for src in sorted(helpers.rglob("*.py")):
+        target = dest / helpers_package / src.relative_to(helpers)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        written.append(target)
+    for alias in HELPER_PACKAGES:
+        if alias != helpers_package:
+            target = dest / alias / "__init__.py"
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
+            target.write_text(alias_package_source(alias, helpers_package, helpers), encoding="utf-8")
             written.append(target)
     for src in sorted(reference.glob("*.ipynb")):
         target = dest / src.name
@@ -174,11 +201,12 @@ def _derived_files(root: Path) -> set[str]:
     return files
 
 
-def stale_files(reference: Path = REFERENCE, dest: Path = TEMPLATE, *, check_public: bool = False) -> list[str]:
+def stale_files(reference: Path = REFERENCE, dest: Path = TEMPLATE, *, check_public: bool = False,
+                helpers_package: str = "cs231n") -> list[str]:
     """Files of `dest` that differ from a fresh generation (missing, extra or changed)."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp)
-        generate(reference, fresh)
+        generate(reference, fresh, helpers_package)
         want, have = _derived_files(fresh), _derived_files(dest) if dest.exists() else set()
         problems = [f"missing: {f}" for f in sorted(want - have)]
         problems += [f"not generated from reference/: {f}" for f in sorted(have - want)]
@@ -201,10 +229,20 @@ def template_command(argv: list[str]) -> int:
     p.add_argument("--dest", type=Path, default=TEMPLATE)
     p.add_argument("--no-public", action="store_true",
                    help="skip the public check data (.autograder/public), which needs a sandboxed run of the reference")
+    p.add_argument("--rubric", type=Path, default=None,
+                   help="rubric whose conventions.helpers_package names the helper package (default: the shipped one)")
     args = p.parse_args(argv)
+    from .rubric import RubricError, load_rubric
+
+    try:
+        helpers_package = load_rubric(args.rubric).conventions.helpers_package
+    except RubricError as exc:
+        print(f"grade.py template: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.check:
-            problems = stale_files(args.reference, args.dest, check_public=not args.no_public)
+            problems = stale_files(args.reference, args.dest, check_public=not args.no_public,
+                                   helpers_package=helpers_package)
             if problems:
                 print("student_template/ is out of date; run `python grade.py template`:", file=sys.stderr)
                 for line in problems:
@@ -212,7 +250,7 @@ def template_command(argv: list[str]) -> int:
                 return 1
             print("student_template/ is up to date")
             return 0
-        files = generate(args.reference, args.dest)
+        files = generate(args.reference, args.dest, helpers_package)
         if not args.no_public:
             files.append(export_public(args.dest))
     except TemplateError as exc:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -99,7 +100,22 @@ def test_generated_layers_import_and_are_obviously_unimplemented(fresh):
     out, _ = layers.relu_forward(x)
     assert out is None
     assert (fresh / "cs231n" / "solver.py").read_bytes() == (REFERENCE / "cs231n" / "solver.py").read_bytes()
-    assert (fresh / "utils" / "solver.py").exists()
+    assert not (fresh / "utils" / "solver.py").exists()  # one copy of the helpers; utils is an alias
+
+
+@pytest.mark.parametrize("chosen,alias", [("cs231n", "utils"), ("utils", "cs231n")])
+def test_the_other_helper_name_is_an_alias_of_the_rubrics_package(tmp_path, chosen, alias):
+    generate(REFERENCE, tmp_path, helpers_package=chosen)
+    assert (tmp_path / chosen / "solver.py").is_file() and not (tmp_path / alias / "solver.py").exists()
+    probe = (f"import {alias}.solver, {chosen}.solver\n"
+             f"from {alias}.solver import Solver\n"
+             f"from {alias} import gradient_check\n"
+             f"assert {alias}.solver is {chosen}.solver and Solver is {chosen}.solver.Solver\n"
+             f"assert gradient_check is {chosen}.gradient_check\n"
+             f"print({chosen}.solver.__file__)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).parent.name == chosen
 
 
 def test_check_catches_a_stale_template(fresh, tmp_path):
