@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
+from .catalogue import STAGE_PART, STAGES
 from .results import CheckResult, SubmissionResult
 from .rubric import Rubric
-
-from .catalogue import STAGE_PART, STAGES  # noqa: F401  (STAGES is part of this module's API)
 
 
 @dataclass
@@ -89,28 +88,18 @@ def grade_one(source, ctx: GradeContext, *, cache_key: str = "",
         result.warnings.extend(staged.warnings)
         result.staging = _staging_facts(staged)
 
-        notebook_extra: dict[str, Any] | None = None
+        earlier: dict[str, StageOutcome] = {}
         for stage_name in STAGES:
             if stage_name not in ctx.stages:
                 result.checks.extend(_skipped(ctx.rubric, STAGE_PART[stage_name], "stage not run (--stages)"))
                 continue
             _notify(on_stage, source.id, stage_name, "start")
             try:
-                if stage_name == "checks":
-                    _run_checks(staged, ctx, result)
-                elif stage_name == "notebook":
-                    notebook_extra = _run_notebook(staged, ctx, result, work)
-                else:
-                    _run_training(staged, ctx, result, notebook_extra)
+                outcome = STAGE_RUNNERS[stage_name](StageInput(staged, ctx, work, earlier))
             except Exception:  # a grader bug: record it, zero that stage, keep going
-                tb = traceback.format_exc()
-                result.errors.append(f"{stage_name} stage: {tb.strip().splitlines()[-1]}")
-                result.add_flag("grader_error")
-                part = STAGE_PART[stage_name]
-                done = {c.check_id for c in result.checks}
-                for spec in _specs_for_part(ctx.rubric, part):
-                    if spec.check_id not in done:
-                        result.checks.append(_zero(spec, "error", "The grader failed on this stage; staff have been flagged.", tb))
+                outcome = _grader_failure(ctx, stage_name, traceback.format_exc())
+            earlier[stage_name] = outcome
+            _apply(result, ctx, stage_name, outcome)
             _notify(on_stage, source.id, stage_name, "done")
     finally:
         if not ctx.keep_work:
@@ -138,64 +127,108 @@ def _finish(result: SubmissionResult, ctx: GradeContext, started: float) -> Subm
     return result
 
 
-def _run_checks(staged, ctx: GradeContext, result: SubmissionResult) -> None:
+@dataclass
+class StageOutcome:
+    """What every stage returns, whatever it ran: the pipeline merges these into the result."""
+
+    checks: list[CheckResult] = field(default_factory=list)
+    #: The stage's own record (results.json `notebook` / `training`); None: nothing to record.
+    extra: Any = None
+    warnings: list[str] = field(default_factory=list)
+    #: Grader-side failures (never the student's fault): each flags the submission grader_error.
+    errors: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    #: The sandbox the stage's student code ran in, when it ran any: (level, missing guarantees).
+    sandbox: tuple[str, list[str]] | None = None
+
+
+@dataclass
+class StageInput:
+    staged: Any
+    ctx: GradeContext
+    work: Path
+    #: Outcomes of the stages that already ran for this submission, by stage name.
+    earlier: dict[str, StageOutcome]
+
+
+def _run_checks(inp: StageInput) -> StageOutcome:
     from .checks import run_checks
     from .sandbox import Sandbox
 
-    if staged.nndl_dir is None:
+    ctx = inp.ctx
+    if inp.staged.nndl_dir is None:
         msg = "No nndl/ package (layers.py, fc_net.py ...) was found in the submission."
-        result.checks.extend(_zero(s, "failed", msg) for s in _specs_for_part(ctx.rubric, "implementation"))
-        return
-    with Sandbox(staged.root, ctx.rubric.limits, level=ctx.sandbox_level,
+        return StageOutcome([_zero(s, "failed", msg) for s in _specs_for_part(ctx.rubric, "implementation")])
+    with Sandbox(inp.staged.root, ctx.rubric.limits, level=ctx.sandbox_level,
                  time_budget=ctx.rubric.limits.stage_timeout) as sb:
-        _note_sandbox(result, sb)
+        sandbox = (sb.level, list(sb.missing_guarantees))
         outcome = run_checks(sb, ctx.rubric, profile=ctx.profile, public_data=ctx.public_data)
-    result.checks.extend(outcome.results)
-    result.warnings.extend(w for w in outcome.warnings if w not in result.warnings)
-    if outcome.errors:
-        result.errors.extend(f"checks stage: {e}" for e in outcome.errors)
-        result.add_flag("grader_error")
+    return StageOutcome(outcome.results, warnings=list(outcome.warnings), errors=list(outcome.errors),
+                        sandbox=sandbox)
 
 
-def _run_notebook(staged, ctx: GradeContext, result: SubmissionResult, work: Path) -> dict[str, Any]:
+def _run_notebook(inp: StageInput) -> StageOutcome:
     from .notebook import run_notebook
 
-    outcome = run_notebook(staged, ctx.rubric, ctx.notebook_data, level=ctx.sandbox_level, work_dir=work / "notebook")
-    result.checks.extend(outcome.checks)
-    result.notebook = outcome.extra
+    ctx = inp.ctx
+    outcome = run_notebook(inp.staged, ctx.rubric, ctx.notebook_data, level=ctx.sandbox_level,
+                           work_dir=inp.work / "notebook")
     level = outcome.extra.get("sandbox_level")
-    if level and result.sandbox_level == "unknown":
-        result.sandbox_level = level
-    return outcome.extra
+    return StageOutcome(outcome.checks, extra=outcome.extra, sandbox=(level, []) if level else None)
 
 
-def _run_training(staged, ctx: GradeContext, result: SubmissionResult, notebook: dict[str, Any] | None) -> None:
+def _run_training(inp: StageInput) -> StageOutcome:
     from .training import train_and_score
 
+    ctx = inp.ctx
     spec = ctx.rubric.check("training.accuracy")
     if spec is None:
-        return
-    config = (notebook or {}).get("best_config")
+        return StageOutcome()
+    notebook = inp.earlier.get("notebook")
+    config = ((notebook.extra if notebook else None) or {}).get("best_config")
     if ctx.splits is None:
-        result.checks.append(_zero(spec, "skipped", "No dataset was available for training."))
-        return
+        return StageOutcome([_zero(spec, "skipped", "No dataset was available for training.")])
     if not config:
         why = "the notebook stage did not run" if notebook is None else "no trained model was found in the notebook"
-        result.checks.append(_zero(spec, "failed", f"Nothing to re-train: {why}. Tag your final cell `best-config`."))
-        return
-    outcome = train_and_score(staged, config, ctx.rubric, ctx.splits, level=ctx.sandbox_level,
+        return StageOutcome([_zero(spec, "failed", f"Nothing to re-train: {why}. Tag your final cell `best-config`.")])
+    outcome = train_and_score(inp.staged, config, ctx.rubric, ctx.splits, level=ctx.sandbox_level,
                               claimed=config.get("claimed_val_acc"))
-    result.checks.append(outcome.check)
-    result.training = outcome.extra
-    for flag in outcome.extra.get("flags", []):
+    return StageOutcome([outcome.check], extra=outcome.extra, flags=list(outcome.extra.get("flags", [])))
+
+
+#: The per-submission stages, run in `STAGES` order; each takes a `StageInput`.
+STAGE_RUNNERS: dict[str, Callable[[StageInput], StageOutcome]] = {
+    "checks": _run_checks, "notebook": _run_notebook, "training": _run_training}
+assert tuple(STAGE_RUNNERS) == STAGES
+
+
+def _grader_failure(ctx: GradeContext, stage_name: str, tb: str) -> StageOutcome:
+    """A stage that raised: a grader bug. Its checks score zero as `error`; staff are flagged."""
+    message = "The grader failed on this stage; staff have been flagged."
+    checks = [_zero(spec, "error", message, tb) for spec in _specs_for_part(ctx.rubric, STAGE_PART[stage_name])]
+    return StageOutcome(checks, errors=[tb.strip().splitlines()[-1]])
+
+
+def _apply(result: SubmissionResult, ctx: GradeContext, stage_name: str, outcome: StageOutcome) -> None:
+    """Merge one stage's outcome into the submission's result."""
+    done = {c.check_id for c in result.checks}
+    result.checks.extend(c for c in outcome.checks if c.check_id not in done)
+    result.warnings.extend(w for w in outcome.warnings if w not in result.warnings)
+    if outcome.errors:
+        result.errors.extend(f"{stage_name} stage: {e}" for e in outcome.errors)
+        result.add_flag("grader_error")
+    for flag in outcome.flags:
         result.add_flag(flag)
-
-
-def _note_sandbox(result: SubmissionResult, sb) -> None:
-    result.sandbox_level = sb.level
-    result.sandbox_missing = list(sb.missing_guarantees)
-    if sb.level != "bwrap":
-        result.add_flag("weak_sandbox")
+    if outcome.sandbox is not None:
+        level, missing = outcome.sandbox
+        if stage_name == "checks":
+            result.sandbox_level, result.sandbox_missing = level, missing
+            if level != "bwrap":
+                result.add_flag("weak_sandbox")
+        elif result.sandbox_level == "unknown":
+            result.sandbox_level = level
+    if outcome.extra is not None and stage_name in ("notebook", "training"):
+        setattr(result, stage_name, outcome.extra)
 
 
 def _staging_facts(staged) -> dict[str, Any]:

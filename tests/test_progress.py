@@ -159,14 +159,20 @@ def test_grade_one_reports_each_run_stage_in_order_and_survives_a_broken_callbac
 
     make_class(tmp_path / "subs", {"ada": "x = 1"})
     ran = []
-    monkeypatch.setattr(pipeline, "_run_checks", lambda *a: ran.append("checks"))
 
-    def notebook_bug(*a):
+    def runs(name):
+        def run(inp):
+            ran.append(name)
+            return pipeline.StageOutcome()
+        return run
+
+    def notebook_bug(inp):
         ran.append("notebook")
         raise RuntimeError("grader bug")
 
-    monkeypatch.setattr(pipeline, "_run_notebook", notebook_bug)
-    monkeypatch.setattr(pipeline, "_run_training", lambda *a: ran.append("training"))
+    monkeypatch.setitem(pipeline.STAGE_RUNNERS, "checks", runs("checks"))
+    monkeypatch.setitem(pipeline.STAGE_RUNNERS, "notebook", notebook_bug)
+    monkeypatch.setitem(pipeline.STAGE_RUNNERS, "training", runs("training"))
     source = discover(tmp_path / "subs")[0]
     ctx = GradeContext(rubric=load_rubric(), out_dir=tmp_path / "out", work_dir=tmp_path / "work",
                        stages=("training", "checks", "notebook"), sandbox_level="none")
