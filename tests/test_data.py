@@ -18,18 +18,15 @@ import numpy as np
 import pytest
 
 from autograder import data as D
-from autograder.synthetic import write_synthetic_cifar10
 
 N_PER_BATCH = 40
 N_TEST = 30
 
 
 @pytest.fixture(scope="module")
-def small_cifar(tmp_path_factory) -> Path:
+def small_cifar(make_cifar) -> Path:
     """A tiny dataset in the real file format: 5 x 40 training images, 30 test images."""
-    folder = tmp_path_factory.mktemp("src") / D.FOLDER_NAME
-    write_synthetic_cifar10(folder, n_per_batch=N_PER_BATCH, n_test=N_TEST, seed=3)
-    return folder
+    return make_cifar(n_per_batch=N_PER_BATCH, n_test=N_TEST, seed=3)
 
 
 @pytest.fixture

@@ -16,9 +16,7 @@ import numpy as np
 import pytest
 
 from autograder import PROJECT_ROOT
-from autograder.data import prepare_splits
 from autograder.rubric import load_rubric
-from autograder.synthetic import write_synthetic_cifar10
 from autograder.training import train_and_score
 
 N_TRAIN, N_VAL = 1000, 200
@@ -44,10 +42,8 @@ def _student(root: Path, **modules: str) -> types.SimpleNamespace:
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory):
-    base = tmp_path_factory.mktemp("data")
-    source = write_synthetic_cifar10(base / "cifar", n_train=N_TRAIN + N_VAL, n_test=100, seed=3)
-    return prepare_splits(source, base / "cache", num_training=N_TRAIN, num_validation=N_VAL, num_test=100)
+def splits(make_splits):
+    return make_splits(N_TRAIN, N_VAL, 100, n_train=N_TRAIN + N_VAL, n_test=100, seed=3)
 
 
 def test_good_config_scores_high_and_flags_a_false_claim(tmp_path, splits):
