@@ -44,8 +44,8 @@ class GradeContext:
     def dataset_label(self) -> str:
         if self.splits is None:
             return ""
-        kind = "synthetic" if getattr(self.splits, "synthetic", False) else "CIFAR-10"
-        return f"{kind}:{getattr(self.splits, 'identity', '')}"
+        kind = "synthetic" if self.splits.synthetic else "CIFAR-10"
+        return f"{kind}:{self.splits.identity}"
 
 
 def result_path(out_dir: Path, submission_id: str) -> Path:
@@ -235,8 +235,8 @@ def _staging_facts(staged) -> dict[str, Any]:
     facts = {
         "nndl_dir": _rel(staged.nndl_dir, staged.root),
         "notebook": _rel(staged.notebook, staged.root),
-        "notebooks": [_rel(p, staged.root) for p in getattr(staged, "notebooks", [])],
-        "refused": list(getattr(staged, "refused", [])),
+        "notebooks": [_rel(p, staged.root) for p in staged.notebooks],
+        "refused": list(staged.refused),
     }
     return facts
 

@@ -64,7 +64,7 @@ def run_key_parts(ctx) -> dict[str, Any] | None:
     """The key's parts shared by every submission of a run; None when the public data cannot be
     read (then nothing is reused). A batch computes them once, not once per submission."""
     public = ""
-    if getattr(ctx, "public_data", None):
+    if ctx.public_data:
         try:
             public = tree_digest(ctx.public_data)
         except OSError:

@@ -61,13 +61,10 @@ def detail_items(check: CheckResult) -> list[tuple[str, Any]]:
 
 
 def _diagnoses() -> dict[str, str]:
-    """Diagnosis id -> sentence, from the checks package when it is there."""
-    try:
-        from ..checks import diagnoses  # type: ignore[attr-defined]
-    except Exception:  # the checks package may be absent or broken; reports still render
-        return {}
-    table = getattr(diagnoses, "DIAGNOSES", None) or getattr(diagnoses, "MESSAGES", None)
-    return {str(k): str(v) for k, v in table.items()} if isinstance(table, dict) else {}
+    """Diagnosis id -> sentence (the checks' table; the module is plain data, no reference needed)."""
+    from ..checks.diagnoses import DIAGNOSES
+
+    return dict(DIAGNOSES)
 
 
 @functools.lru_cache(maxsize=1)
